@@ -1,0 +1,20 @@
+"""course_utils: the plumbing behind the "ResNet, hands-on" notebooks.
+
+One module, one job:
+
+* ``config``    environment (data folder, smoke mode, device)
+* ``data``      datasets and loaders for MNIST, Fashion-MNIST and CIFAR-10
+* ``shapes``    output-size arithmetic for convolutions and pooling, shape checks
+* ``models``    the reference networks the notebooks rebuild step by step
+* ``train``     ``fit`` / ``evaluate``: the training loop, checkpoints, history
+* ``viz``       torchviz graphs and matplotlib plots
+* ``exercises`` the self-checking exercises of the notebooks
+"""
+from course_utils import data, models, shapes, train, viz
+from course_utils.config import data_dir, get_device, is_smoke, pick
+
+__all__ = [
+    "data", "models", "shapes", "train", "viz",
+    "data_dir", "get_device", "is_smoke", "pick",
+]
+__version__ = "0.1.0"

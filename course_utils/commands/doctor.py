@@ -1,0 +1,273 @@
+"""``python -m course_utils doctor``: is this machine ready for the course?
+
+One screen of checks (Python, torch, the device and its speed, Graphviz, the
+datasets, disk space, the notebooks' packages), each ``ok``, ``warn`` or
+``FAIL``; every problem comes with the one command that fixes it. The exit
+status is 0 when nothing failed (warnings are fine), 1 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from course_utils.config import REPO_ROOT, data_dir, get_device
+from course_utils.data import NAMES
+from course_utils.staging import check_dataset
+from course_utils.viz import has_dot
+
+#: Matmul speed (TFLOP/s, in the dtype training uses) from which a GPU counts as T4-class,
+#: fast enough for the notebooks' default settings in class. A T4 peaks at 65 TFLOP/s in
+#: float16; large matmuls usually sustain about a third of that, less when it runs hot.
+T4_CLASS_TFLOPS = 12.0
+#: Free disk space: the three datasets and their downloads take about 0.7 GB.
+NEED_GB, WANT_GB = 1.0, 3.0
+#: Modules the notebooks import besides the standard library (more are read from notebooks/).
+PACKAGES = ["torchvision", "numpy", "matplotlib", "tqdm", "torchinfo", "torchviz", "graphviz",
+            "ipywidgets", "tensorboard", "ipykernel"]
+PIP_NAMES = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "d2l": "--no-deps d2l==1.0.3"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: ``status`` is ok, warn or FAIL; ``fix`` the command that mends it."""
+
+    status: str
+    what: str
+    fix: str | None = None
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "doctor",
+        help="check that this machine is ready for the course, and say how to fix what is not",
+        description=(
+            "Check Python, torch and torchvision, the device (CUDA, MPS or CPU) and whether it is "
+            "fast enough for the notebooks' default settings, Graphviz's `dot`, the data folder "
+            "and which datasets are complete, partial or corrupt, free disk space, and whether "
+            "course_utils and the notebooks' packages import. Each problem is printed with the "
+            "command that fixes it. Exit status 0 when nothing failed, 1 otherwise."
+        ),
+    )
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="the data folder to check (default: COURSE_DATA_DIR, else data/)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = (args.data or data_dir()).expanduser().resolve()
+    print("python -m course_utils doctor: is this machine ready for the course?\n")
+    checks = [check_python(), check_torch(), check_device(), check_dot(),
+              *check_data(root), check_disk(root), *check_packages()]
+    for c in checks:
+        print(f"  {c.status:<5} {c.what}")
+        if c.fix:
+            print(f"        fix: {c.fix}")
+    failed = sum(c.status == "FAIL" for c in checks)
+    warned = sum(c.status == "warn" for c in checks)
+    if failed:
+        print(f"\n{failed} problem(s): run the fix lines above, then `python -m course_utils doctor` again.")
+        return 1
+    print("\nAll is well" + (f" ({warned} warning(s) above: worth reading)." if warned else "."))
+    return 0
+
+
+def check_python() -> Check:
+    v = sys.version_info
+    what = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
+    if v < (3, 10):
+        return Check("FAIL", what + ": the course needs 3.10 to 3.12",
+                     "install Python 3.11, then: python3.11 -m venv .venv && source .venv/bin/activate")
+    if v >= (3, 13):
+        return Check("warn", what + ": newer than the course is tested on (3.10 to 3.12)")
+    return Check("ok", what)
+
+
+def check_torch() -> Check:
+    import torchvision
+    what = f"torch {torch.__version__}, torchvision {torchvision.__version__}"
+    if _version(torch.__version__) < (2, 4) or _version(torchvision.__version__) < (0, 19):
+        return Check("FAIL", what + ": the course needs torch >= 2.4 and torchvision >= 0.19",
+                     'python -m pip install -U "torch>=2.4" "torchvision>=0.19"')
+    return Check("ok", what)
+
+
+def check_device() -> Check:
+    """The device notebooks will use, and whether it is fast enough for class."""
+    try:
+        device = get_device()
+    except RuntimeError as err:  # COURSE_DEVICE asks for a device that is not there
+        return Check("FAIL", f"device: {err}", "unset COURSE_DEVICE")
+    if device.type == "cpu":
+        gpu_unused = shutil.which("nvidia-smi") and torch.version.cuda is None
+        if gpu_unused:
+            return Check("FAIL", "device: this machine has an NVIDIA GPU but torch is a CPU-only build",
+                         "python -m pip install -U torch torchvision --index-url https://download.pytorch.org/whl/cu124")
+        gflops = 1000 * matmul_tflops(device, torch.float32)
+        return Check("warn", f"device: CPU only ({torch.get_num_threads()} threads, about {gflops:.0f} "
+                     "GFLOP/s): fine for smoke mode (COURSE_SMOKE=1) and short runs of the small "
+                     "notebooks; for the rest use a GPU",
+                     "on Colab: Runtime > Change runtime type > T4 GPU" if _on_colab() else None)
+    from course_utils.train import autocast_dtype
+    dtype = autocast_dtype(device) or torch.float32
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        name = f"{props.name}, {props.total_memory / 2**30:.0f} GiB"
+    else:
+        name = "Apple GPU (MPS)"
+    return speed_verdict(name, matmul_tflops(device, dtype), str(dtype).replace("torch.", ""))
+
+
+def speed_verdict(name: str, tflops: float, dtype: str) -> Check:
+    """ok when the GPU is T4-class or faster, else a warning to pick the short runs."""
+    what = f"device: {name}, {tflops:.1f} TFLOP/s ({dtype} matmul)"
+    if tflops >= T4_CLASS_TFLOPS:
+        return Check("ok", what + ": fast enough for the notebooks' default settings")
+    return Check("warn", what + f": slower than a Colab T4 (T4-class is {T4_CLASS_TFLOPS:.0f}+ "
+                 'here): in class set RUN = "short" in the notebooks that train')
+
+
+def matmul_tflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.25) -> float:
+    """Measured matrix-multiply speed in TFLOP/s: the bulk of a CNN's work is matmuls."""
+    n = 512 if device.type == "cpu" else 4096
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    sync = {"cuda": torch.cuda.synchronize, "mps": getattr(torch.mps, "synchronize", None)}.get(device.type)
+    sync = sync or (lambda: None)
+    a @ b  # warm-up: the first call pays for kernel selection
+    sync()
+    count, start = 0, time.perf_counter()
+    while count < 3 or time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+        if count % 10 == 0:
+            sync()
+    sync()
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e12
+
+
+def check_dot() -> Check:
+    if has_dot():
+        result = subprocess.run(["dot", "-V"], capture_output=True, text=True, timeout=20)
+        if result.returncode == 0:
+            return Check("ok", f"Graphviz: {(result.stderr or result.stdout).strip()}")
+    return Check("FAIL", "Graphviz's `dot` is not on the PATH (or does not run): torchviz graphs "
+                 "will not be drawn", _dot_fix())
+
+
+def _dot_fix() -> str:
+    if _on_colab():
+        return "!apt-get install -y graphviz"
+    if sys.platform == "darwin":
+        return "brew install graphviz"
+    if sys.platform == "win32":
+        return "winget install graphviz   (then open a new terminal)"
+    if (Path(sys.prefix) / "conda-meta").is_dir():
+        return "conda install -c conda-forge graphviz"
+    return "sudo apt-get install graphviz"
+
+
+def check_data(root: Path) -> list[Check]:
+    """The data folder, and each dataset in it: complete, a partial sample, corrupt or missing."""
+    fetch = "python -m course_utils fetch-data"
+    offline = "   (offline: add --from /path/to/staged/copy)"
+    if not root.is_dir():
+        return [Check("FAIL", f"data folder {root} does not exist", fetch + offline)]
+    checks = [Check("ok", f"data folder {root} (COURSE_DATA_DIR chooses another)")]
+    for name in NAMES:
+        status = check_dataset(name, root)
+        if status.state == "complete":
+            checks.append(Check("ok", f"{name}: complete, {status.detail}"))
+        elif status.state == "partial":
+            checks.append(Check("warn", f"{name}: {status.detail}", f"{fetch} {name}"))
+        else:
+            checks.append(Check("FAIL", f"{name}: {status.state}: {status.detail}", f"{fetch} {name}{offline}"))
+    return checks
+
+
+def check_disk(root: Path) -> Check:
+    folder = next(p for p in (root, *root.parents) if p.exists())
+    free = shutil.disk_usage(folder).free / 1e9
+    what = f"disk: {free:.1f} GB free in {folder}"
+    fix = "free some space, or put the data on a bigger disk: export COURSE_DATA_DIR=/bigger/disk/data"
+    if free < NEED_GB:
+        return Check("FAIL", what + f": the datasets need about {NEED_GB:.0f} GB", fix)
+    if free < WANT_GB:
+        return Check("warn", what + ": enough for the datasets, tight for checkpoints", fix)
+    return Check("ok", what)
+
+
+def check_packages() -> list[Check]:
+    """course_utils is installed (not just in the current folder), and every package imports."""
+    checks = []
+    try:
+        importlib.metadata.version("course_utils")
+        checks.append(Check("ok", f"course_utils installed, imported from {REPO_ROOT}"))
+    except importlib.metadata.PackageNotFoundError:
+        checks.append(Check("FAIL", "course_utils runs from this folder but is not installed: "
+                            "notebooks will not find it", f"python -m pip install -e {REPO_ROOT}"))
+    modules = PACKAGES + notebook_imports(REPO_ROOT / "notebooks")
+    broken = {}
+    for module in dict.fromkeys(modules):
+        try:
+            importlib.import_module(module)
+        except Exception as err:  # missing, or installed but broken
+            broken[module] = f"{type(err).__name__}: {err}"
+    if not _on_colab():  # Colab has its own front end; elsewhere JupyterLab draws the widgets
+        for app in ("jupyterlab", "jupyterlab_widgets"):  # found, not imported: importing is slow
+            if importlib.util.find_spec(app) is None:
+                broken[app] = "not installed"
+        modules += ["jupyterlab", "jupyterlab_widgets"]
+    requirements = REPO_ROOT / "requirements.txt"
+    for module, why in broken.items():
+        pip = PIP_NAMES.get(module, module)
+        fix = (f"python -m pip install -r {requirements}" if requirements.is_file() and pip in
+               requirements.read_text() else f"python -m pip install {pip}")
+        checks.append(Check("FAIL", f"package {module} does not import ({why})", fix))
+    ok = [m for m in dict.fromkeys(modules) if m not in broken]
+    checks.append(Check("ok", f"{len(ok)} packages the notebooks use import: {', '.join(ok)}"))
+    return checks
+
+
+def notebook_imports(folder: Path) -> list[str]:
+    """Top-level modules imported by the notebooks in ``folder``, standard library left out."""
+    found = []
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            code = "\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!")))
+            try:
+                tree = ast.parse(code)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    found += [alias.name.split(".")[0] for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found.append(node.module.split(".")[0])
+    skip = set(sys.stdlib_module_names) | {"course_utils", "__future__", "torch"}
+    return [m for m in dict.fromkeys(found) if m not in skip]
+
+
+def _on_colab() -> bool:
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'2.4.1+cu121' -> (2, 4)."""
+    return tuple(int(part) for part in text.split("+")[0].split(".")[:2] if part.isdigit())

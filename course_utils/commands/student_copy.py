@@ -1,0 +1,54 @@
+"""``python -m course_utils student-copy``: the notebooks with their solutions replaced by stubs.
+
+The instructor's notebooks in ``notebooks/`` stay the source and are never
+modified; the copies go to ``student/`` (git-ignored) or ``--out DIR``. The
+work is done in ``course_utils.student``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import nbformat
+
+from course_utils.config import REPO_ROOT
+from course_utils.student import write_student_copy
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "student-copy",
+        help="write student versions of the notebooks, solutions replaced by stubs",
+        description=(
+            "Write a student version of each notebook: in cells tagged 'solution' the region "
+            "between '### BEGIN SOLUTION' and '### END SOLUTION' becomes '# YOUR CODE HERE' / "
+            "'raise NotImplementedError' (a solution cell without markers is replaced whole), "
+            "ex.NAME.solution() says 'ask your instructor', and outputs are cleared. Everything "
+            "else is unchanged. The instructor's notebooks are the source and are not modified."
+        ),
+    )
+    p.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
+                   help="notebooks to copy (default: every NN_name.ipynb in notebooks/)")
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "student", metavar="DIR",
+                   help="where to write the copies (default: student/ at the repository root)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = args.notebooks or sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        print(f"No notebooks to copy: {REPO_ROOT / 'notebooks'} holds no NN_name.ipynb.")
+        return 1
+    status = 0
+    for path in paths:
+        try:
+            target, stubs = write_student_copy(path, args.out)
+        except (OSError, ValueError, nbformat.ValidationError) as err:  # unreadable file, bad markers, --out = notebooks/
+            print(f"  failed  {path}: {err}")
+            status = 1
+            continue
+        note = " (no solution cells: copied with outputs cleared)" if stubs == 0 else ""
+        print(f"  wrote   {target}: {stubs} solution cell(s) stubbed{note}")
+    if status == 0:
+        print(f"Hand out {args.out}; the notebooks in {REPO_ROOT / 'notebooks'} keep the solutions.")
+    return status

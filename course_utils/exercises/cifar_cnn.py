@@ -1,0 +1,445 @@
+"""Exercises of ``02_cifar10_sequential_cnn``: the classic CIFAR-10 CNN, built, counted and read.
+
+* ``conv_parameters``   the parameters of the third convolution, Conv2d(32, 64, 5), by hand (51,264)
+* ``flatten_size``      what reaches the first Linear layer for a 1x28x28 image (576)
+* ``relu_sequential``   write the model with ReLUs as an ``nn.Sequential``; checked layer by
+                        layer and against ``SequentialCNN(relu=True)`` with the same weights
+* ``confusion_reading`` the hardest class of *your* trained model, and what it is mistaken for;
+                        checked against your own predictions: ``check(answer, y_true, y_pred)``
+
+The checks compare with what PyTorch computes and name the usual slips: a
+forgotten bias or input channel, rounding 3.5 up, a missing ``nn.Flatten``,
+a wrong ``in_features`` or padding, reading a column of the confusion matrix
+instead of a row.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from course_utils.exercises import Exercise, Result
+from course_utils.models import SequentialCNN
+
+__all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading"]
+
+#: The class names of CIFAR-10, in label order (as ``course_utils.data.CLASSES["cifar10"]``).
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
+
+
+def _number(answer: Any) -> float | None:
+    """``answer`` as a number, or None when it is not one."""
+    if isinstance(answer, bool):
+        return None
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------
+# conv_parameters
+# ---------------------------------------------------------------------------
+
+_C_IN, _C_OUT, _K = 32, 64, 5
+_CONV3 = _C_OUT * _C_IN * _K * _K + _C_OUT  # 51,264
+
+_CONV_MISTAKES = {
+    _CONV3 - _C_OUT: "you left out the biases: a convolution has one bias per output channel, "
+                     "64 here.",
+    _CONV3 - _C_OUT + _C_IN: "you counted 32 biases: there is one per *output* channel (per filter), 64.",
+    _C_OUT * _K * _K + _C_OUT: "you forgot the input channels: each of the 64 filters is 32 x 5 x 5, "
+                               "since it looks at all 32 input channels at once.",
+    _C_OUT * _K * _K: "you forgot the input channels (each filter is 32 x 5 x 5, not 5 x 5) and "
+                      "the 64 biases.",
+    _C_IN * _K * _K + _C_IN: "that is 32 filters of 5 x 5: the layer has 64 filters (out_channels), "
+                             "each 32 x 5 x 5 deep, plus 64 biases.",
+    _C_OUT * _C_IN * _K + _C_OUT: "a 5x5 kernel has 25 weights per channel, not 5: use k * k.",
+    _C_OUT * _C_IN * (_K + 4) ** 2 + _C_OUT: "the padding adds no weights: it only surrounds the "
+                                             "input with zeros. The kernel stays 5 x 5.",
+    _CONV3 * 8 * 8: "the weights do not depend on the image size: the same 5 x 5 filters slide over "
+                    "all 8 x 8 positions (that sharing is what makes a convolution cheap).",
+    145_578: "that is the whole model; the question asks for the third convolution alone.",
+    25_632: "that is the second convolution, Conv2d(32, 32, 5); the third has 64 output channels.",
+    2_432: "that is the first convolution, Conv2d(3, 32, 5); the question asks for the third.",
+}
+
+
+def _check_conv_parameters(answer: Any) -> str | None:
+    value = _number(answer)
+    if value is None:
+        return f"give one number (an int), not {answer!r}."
+    if value == _CONV3:
+        return None
+    if value in _CONV_MISTAKES:
+        return _CONV_MISTAKES[int(value)]
+    return (f"{answer!r} is not it. Conv2d(c_in, c_out, k) holds c_out filters of c_in x k x k "
+            "weights, and one bias per filter.")
+
+
+conv_parameters = Exercise(
+    "conv_parameters",
+    "The third convolution of the model is nn.Conv2d(32, 64, kernel_size=5, padding=2), with a "
+    "bias (PyTorch's default). How many trainable parameters does it have? Work it out by hand.",
+    _check_conv_parameters,
+    hint="Each of the 64 output channels has its own filter, which spans all 32 input channels: "
+         "32 x 5 x 5 weights, plus one bias. The padding and the image size add nothing.",
+    solution="answer = 64 * 32 * 5 * 5 + 64  # 51,200 weights + 64 biases = 51,264",
+    praise="right: 64 filters x (32 x 5 x 5) weights + 64 biases = 51,264, whatever the image size.",
+)
+
+
+# ---------------------------------------------------------------------------
+# flatten_size
+# ---------------------------------------------------------------------------
+
+_FLAT = 64 * 3 * 3  # 28 -> 14 -> 7 -> 3
+
+_FLATTEN_MISTAKES = {
+    1024: "1024 = 64 x 4 x 4 is what a 32x32 image gives, or you rounded 7 / 2 = 3.5 up to 4. "
+          "A 28x28 image halves to 14 and 7, then the third max-pool gives floor(7 / 2) = 3: "
+          "a pooling window that would stick out past the border is dropped.",
+    784: "that is 64 x 3.5 x 3.5: a feature map has a whole number of rows. MaxPool2d(2) rounds "
+         "down, so 7 becomes 3.",
+    3136: "that is 64 x 7 x 7: there are three max-pools, not two (28 -> 14 -> 7 -> 3).",
+    12544: "that is 64 x 14 x 14: there are three max-pools, each halving (28 -> 14 -> 7 -> 3).",
+    9: "that is 3 x 3, the size of one channel's map; Flatten keeps all 64 channels.",
+    3: "3 is the height (and width) of the last maps; Flatten multiplies channels x height x width.",
+    192: "that is 64 x 3: Flatten multiplies channels, height *and* width.",
+    288: "that is 32 x 3 x 3: the last convolution has 64 output channels.",
+    1600: "that is 64 x 5 x 5: the convolutions have padding 2, so they keep the size; only the "
+          "max-pools shrink it (28 -> 14 -> 7 -> 3).",
+}
+
+
+def _check_flatten_size(answer: Any) -> str | None:
+    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) in (3, 4):
+        return (f"{tuple(answer)} is a shape; nn.Flatten turns each image's (C, H, W) map into one "
+                "vector: give its length, the product C x H x W.")
+    value = _number(answer)
+    if value is None:
+        return f"give one number, not {answer!r}."
+    if value == _FLAT:
+        return None
+    if value in _FLATTEN_MISTAKES:
+        return _FLATTEN_MISTAKES[int(value)]
+    if value == 1 * 3 * 3 or value == 1 * 4 * 4:
+        return ("the image's single channel only matters to the first convolution; the map that "
+                "is flattened has the 64 channels of the last convolution.")
+    return (f"{answer!r} is not it. Follow the height: each 5x5 convolution with padding 2 keeps "
+            "it, each max-pool halves it and rounds down; then multiply by the 64 channels.")
+
+
+flatten_size = Exercise(
+    "flatten_size",
+    "Adapt the model to Fashion-MNIST: its images are 1x28x28 (one grey channel) instead of "
+    "3x32x32. The first convolution becomes nn.Conv2d(1, 32, 5, padding=2); everything else "
+    "keeps its kernel, padding and channels. How many numbers per image does nn.Flatten hand "
+    "to the first Linear layer, that is, what must its in_features be?",
+    _check_flatten_size,
+    hint="The convolutions keep the size, each MaxPool2d(2) halves it and rounds down: "
+         "28 -> ? -> ? -> ?. The input's channel count changes only the first convolution's "
+         "weights. Then channels x height x width.",
+    solution="answer = 64 * 3 * 3  # 28 -> 14 -> 7 -> floor(3.5) = 3; 64 channels: 576",
+    praise="right: 28 -> 14 -> 7 -> 3 (max-pool rounds 3.5 down), and 64 x 3 x 3 = 576. The "
+           "grey channel changes only conv1's weights (32 x 1 x 5 x 5), not the flattened size.",
+)
+
+
+# ---------------------------------------------------------------------------
+# relu_sequential
+# ---------------------------------------------------------------------------
+
+_REF_PARAMS = 145_578
+_CONV_PLAN = [(3, 32), (32, 32), (32, 64)]
+_LINEAR_PLAN = [(1024, 64), (64, 10)]
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    """The layers of a (possibly nested) ``nn.Sequential``, in the order they run."""
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in _leaves(child)]
+    return [module]
+
+
+def _walk(layers: list[nn.Module]) -> str | None:
+    """Run a batch through ``layers`` one at a time; say where and why the shapes go wrong."""
+    x = torch.randn(2, 3, 32, 32)
+    convs = linears = pools = 0
+    flattened = False
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d):
+            if convs >= len(_CONV_PLAN):
+                return "there are more than three convolutions; the model has exactly three."
+            c_in, c_out = _CONV_PLAN[convs]
+            convs += 1
+            if layer.in_channels != x.shape[1]:
+                return (f"convolution {convs} has in_channels={layer.in_channels}, but it receives "
+                        f"{x.shape[1]} channels (the image's 3, or the previous convolution's "
+                        "out_channels).")
+            if layer.out_channels != c_out:
+                return (f"convolution {convs} should have {c_out} output channels "
+                        f"(32, 32, 64 in turn), not {layer.out_channels}.")
+            if layer.kernel_size != (5, 5):
+                return f"convolution {convs} should have a 5x5 kernel, not {layer.kernel_size}."
+            size = tuple(x.shape[2:])
+            x = layer(x)
+            if tuple(x.shape[2:]) != size:
+                return (f"convolution {convs} turns {size[0]}x{size[1]} maps into "
+                        f"{x.shape[2]}x{x.shape[3]}: a 5x5 kernel needs padding=2 to keep the "
+                        "size (32 + 2*2 - 5 + 1 = 32); only the max-pools should shrink it.")
+        elif isinstance(layer, nn.Linear):
+            if x.dim() != 2:
+                return (f"the first Linear layer receives a {tuple(x.shape)} feature map: an "
+                        "nn.Flatten() is missing before it, to turn each (64, 4, 4) map into a "
+                        "vector of 1024 numbers.")
+            if linears >= len(_LINEAR_PLAN):
+                return "there are more than two Linear layers; the model has exactly two."
+            linears += 1
+            if layer.in_features != x.shape[1]:
+                why = (" (64 channels x 4 x 4 after three max-pools)" if x.shape[1] == 1024 else
+                       " (the previous Linear layer's out_features)")
+                return (f"Linear layer {linears} has in_features={layer.in_features}, but it "
+                        f"receives vectors of {x.shape[1]} numbers{why}.")
+            expected_out = _LINEAR_PLAN[linears - 1][1]
+            if layer.out_features != expected_out:
+                return (f"Linear layer {linears} should have out_features={expected_out} "
+                        f"(1024 -> 64 -> 10), not {layer.out_features}.")
+            x = layer(x)
+        else:
+            if isinstance(layer, nn.Flatten):
+                flattened = True
+                if x.dim() == 4 and tuple(x.shape[1:]) != (64, 4, 4):
+                    if pools < 3:
+                        return (f"nn.Flatten receives {tuple(x.shape[1:])} maps: each of the "
+                                "three convolutions is followed by an nn.MaxPool2d(2) "
+                                f"(32 -> 16 -> 8 -> 4); found {pools} before Flatten.")
+            if isinstance(layer, nn.MaxPool2d):
+                pools += 1
+            x = layer(x)
+    if not flattened and linears == 0:
+        return "the model needs nn.Flatten() and two Linear layers after the convolutions."
+    if convs < 3:
+        return f"the model has {convs} convolution(s); it needs three (32, 32, 64 channels)."
+    if linears < 2:
+        return f"the model has {linears} Linear layer(s); it needs two (1024 -> 64 -> 10)."
+    if tuple(x.shape) != (2, 10):
+        return f"for a batch of 2 images the output should be (2, 10) scores, not {tuple(x.shape)}."
+    return None
+
+
+def _relu_problem(layers: list[nn.Module]) -> str | None:
+    """Which of the four places for a ReLU lacks one, or where one does harm."""
+    marks = [i for i, layer in enumerate(layers) if isinstance(layer, (nn.Conv2d, nn.Linear))]
+    names = ["convolution 1", "convolution 2", "convolution 3", "the first Linear layer",
+             "the last Linear layer"]
+    after_last = layers[marks[-1] + 1:]
+    if any(isinstance(layer, nn.ReLU) for layer in after_last):
+        return ("there is a ReLU after the last Linear layer: the 10 outputs are scores (logits) "
+                "that CrossEntropyLoss turns into probabilities; a ReLU would forbid negative "
+                "scores. Leave the last layer without an activation.")
+    for k, (start, end) in enumerate(zip(marks, marks[1:])):
+        between = layers[start + 1:end]
+        if not any(isinstance(layer, nn.ReLU) for layer in between):
+            others = [type(layer).__name__ for layer in between
+                      if not isinstance(layer, (nn.MaxPool2d, nn.Flatten))]
+            if others:
+                return (f"between {names[k]} and {names[k + 1]} there is {', '.join(others)} "
+                        "instead of nn.ReLU(); use nn.ReLU(), as SequentialCNN(relu=True) does.")
+            return (f"there is no ReLU between {names[k]} and {names[k + 1]}: without it the two "
+                    "compose into one linear map (only the max-pool bends it). Put an nn.ReLU() "
+                    f"after {names[k]}'s max-pool." if k < 3 else
+                    f"there is no ReLU between {names[k]} and {names[k + 1]}: without it the two "
+                    "Linear layers compose into one. Put an nn.ReLU() between them.")
+    return None
+
+
+def _check_relu_sequential(answer: Any) -> str | None:
+    model = answer() if callable(answer) and not isinstance(answer, nn.Module) else answer
+    if model is None:
+        return "your function returned None: did you forget `return nn.Sequential(...)`?"
+    if not isinstance(model, nn.Module):
+        return f"give a function that returns an nn.Sequential (or the model itself), not {type(model).__name__}."
+    if not isinstance(model, nn.Sequential):
+        return (f"this is a {type(model).__name__}; the exercise asks for an nn.Sequential, "
+                "the layers listed in the order they run.")
+    model = copy.deepcopy(model).cpu()  # leave the learner's own model (and its device) alone
+    layers = _leaves(model)
+    with torch.no_grad():
+        problem = _walk(layers)
+    if problem:
+        return problem
+    n_params = sum(p.numel() for p in model.parameters())
+    if n_params != _REF_PARAMS:
+        return (f"your model has {n_params:,} parameters, SequentialCNN {_REF_PARAMS:,}: check for "
+                "extra layers with weights (only the 3 convolutions and 2 Linear layers have any).")
+    problem = _relu_problem(layers)
+    if problem:
+        return problem
+    # The final word: with the reference's weights, loaded by position, the same function?
+    reference = SequentialCNN(relu=True).eval()
+    ours = list(model.state_dict().values())
+    theirs = list(reference.state_dict().values())
+    if [t.shape for t in ours] != [t.shape for t in theirs]:
+        return ("the weights are not in the reference's order (conv1, conv2, conv3, linear1, "
+                "linear2): list the layers in the order they run.")
+    model.load_state_dict(dict(zip(model.state_dict().keys(), theirs)))
+    model.eval()
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        if not torch.allclose(model(x), reference(x), atol=1e-5):
+            return ("with SequentialCNN(relu=True)'s weights your model computes something else: "
+                    "compare your layers one by one with print(SequentialCNN(relu=True)).")
+    return None
+
+
+relu_sequential = Exercise(
+    "relu_sequential",
+    "Write `make_relu_cnn()`, returning the classic model as an nn.Sequential with a ReLU after "
+    "each max-pool and after the first Linear layer (not after the last: its outputs are "
+    "scores). The check runs a batch through your layers one at a time, counts the parameters "
+    "(145,578, as SequentialCNN) and loads SequentialCNN(relu=True)'s weights into your model "
+    "by position, to test that the two compute the same function.",
+    _check_relu_sequential,
+    hint="Start from the nn.Sequential above and add nn.ReLU() in four places: after each of the "
+         "three nn.MaxPool2d(2), and between nn.Linear(1024, 64) and nn.Linear(64, 10).",
+    solution="""def make_relu_cnn():
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 64), nn.ReLU(),
+        nn.Linear(64, 10),
+    )""",
+    praise="right: same shapes, same 145,578 parameters, and with the same weights it computes "
+           "exactly what SequentialCNN(relu=True) computes. (A ReLU just before a max-pool would "
+           "do the same: the maximum of rectified values is the rectified maximum.)",
+)
+
+
+# ---------------------------------------------------------------------------
+# confusion_reading
+# ---------------------------------------------------------------------------
+
+def _confusion(y_true: torch.Tensor, y_pred: torch.Tensor, n: int) -> torch.Tensor:
+    y_true, y_pred = torch.as_tensor(y_true).long().flatten(), torch.as_tensor(y_pred).long().flatten()
+    return torch.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
+
+
+def _class_index(name: Any, classes: Sequence[str]) -> tuple[int | None, str | None]:
+    """The label of class ``name``, or None and what is wrong with it."""
+    if isinstance(name, bool) or not isinstance(name, (str, int)):
+        return None, f"give class names as strings, such as {classes[3]!r}, not {name!r}."
+    if isinstance(name, int):
+        if 0 <= name < len(classes):
+            return None, (f"give the class name, not its label: classes[{name}] is "
+                          f"{classes[name]!r}.")
+        return None, f"{name} is not a label of these classes (0 to {len(classes) - 1})."
+    lowered = [c.lower() for c in classes]
+    if name.strip().lower() not in lowered:
+        return None, f"{name!r} is not one of the classes: {', '.join(classes)}."
+    return lowered.index(name.strip().lower()), None
+
+
+def _check_confusion_reading(answer: Any, y_true: Any, y_pred: Any,
+                             classes: Sequence[str]) -> str | None:
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return ("give two class names as a pair: answer = (hardest class, the class it is most "
+                f"often mistaken for), not {answer!r}.")
+    n = len(classes)
+    m = _confusion(y_true, y_pred, n)
+    support = m.sum(1)
+    present = support > 0
+    acc = torch.where(present, m.diag().float() / support.clamp(min=1).float(),
+                      torch.full((n,), float("inf")))
+    hardest_set = {i for i in range(n) if present[i] and acc[i] == acc[present].min()}
+    easiest_set = {i for i in range(n) if present[i] and acc[i] == acc[present].max()}
+
+    hard, problem = _class_index(answer[0], classes)
+    if problem:
+        return "first name: " + problem
+    if hard not in hardest_set:
+        best = min(hardest_set)
+        pct = lambda i: f"{100 * acc[i]:.1f}%"
+        if not present[hard]:
+            return f"the test set holds no {classes[hard]} images, so it has no accuracy to compare."
+        if hard in easiest_set:
+            return (f"{classes[hard]} is the *easiest* class ({pct(hard)} right); the hardest is "
+                    "the one with the lowest accuracy: the smallest number on the diagonal.")
+        predicted = m.sum(0).float()
+        correct_share = torch.where(predicted > 0, m.diag().float() / predicted.clamp(min=1),
+                                    torch.ones(n))
+        if correct_share[hard] == correct_share.min() and correct_share[hard] < 1:
+            return (f"you read a column: of the images *predicted* as {classes[hard]}, the fewest "
+                    "are right. The rows are the true classes: the per-class accuracy is the "
+                    "diagonal entry of each row, and the smallest one belongs to "
+                    f"{classes[best]} ({pct(best)}).")
+        return (f"{classes[hard]} gets {pct(hard)} right, but {classes[best]} only {pct(best)}: "
+                "look for the smallest per-class accuracy.")
+
+    row = m[hard].clone()
+    row[hard] = -1
+    if row.max() <= 0:
+        return None  # the hardest class has no mistakes at all: any second name will do
+    confused_set = {j for j in range(n) if row[j] == row.max()}
+    other, problem = _class_index(answer[1], classes)
+    if problem:
+        return f"right about {classes[hard]}. Second name: " + problem
+    if other in confused_set:
+        return None
+    if other == hard:
+        return (f"right about {classes[hard]}. For the second name, skip the diagonal (the "
+                f"{classes[hard]} images predicted correctly): which other column of the "
+                f"{classes[hard]} row holds the largest count?")
+    column = m[:, hard].clone()
+    column[hard] = -1
+    top = min(confused_set)
+    if column.max() > 0 and column[other] == column.max():
+        return (f"right about {classes[hard]}. For the second name you read its column: "
+                f"{classes[other]} images are the ones most often *predicted as* "
+                f"{classes[hard]}. The question is what {classes[hard]} images are predicted as: "
+                f"read along the {classes[hard]} row ({classes[top]}, {int(row[top])} times).")
+    return (f"right about {classes[hard]}. But {classes[hard]} images were predicted as "
+            f"{classes[other]} {int(m[hard, other])} times and as {classes[top]} "
+            f"{int(row[top])} times: find the largest count off the diagonal in its row.")
+
+
+class _ConfusionExercise(Exercise):
+    """An exercise whose right answer depends on the learner's own trained model.
+
+    ``check(answer, y_true, y_pred)`` takes the labels and predictions that
+    ``course_utils.train.predict`` returned, so the same question works after
+    one epoch on 512 images (smoke mode) and after 20 epochs on the full data.
+    """
+
+    def check(self, answer: Any, y_true: Any = None, y_pred: Any = None,
+              classes: Sequence[str] = CIFAR10_CLASSES) -> Result:
+        if answer is not ... and answer is not None and (y_true is None or y_pred is None):
+            return Result(self.name, False, "pass your model's labels and predictions too: "
+                          f"ex.{self.name}.check(answer, y_true, y_pred).")
+        bound = Exercise(self.name, self._question,
+                         lambda a: _check_confusion_reading(a, y_true, y_pred, classes),
+                         self._hint, self._solution, self._praise)
+        return bound.check(answer)
+
+
+confusion_reading = _ConfusionExercise(
+    "confusion_reading",
+    "Read your model's confusion matrix (rows: true class, columns: predicted class). Which "
+    "class does it get wrong most often (the lowest per-class accuracy), and which class does it "
+    "most often mistake those images for? Answer with two names: answer = (\"...\", \"...\"). "
+    "Read them off the figure, or compute them from `per_class` and `viz.confusion_matrix`.",
+    lambda answer: "pass y_true and y_pred too",
+    hint="The per-class accuracy is the diagonal of the normalised matrix: find its smallest "
+         "entry. Then stay in that row and find the largest entry off the diagonal. Ties: any of "
+         "the tied classes counts.",
+    solution="""hardest = min(per_class, key=per_class.get)          # the lowest per-class accuracy
+row = viz.confusion_matrix(y_true, y_pred, len(CLASSES))[CLASSES.index(hardest)].clone()
+row[CLASSES.index(hardest)] = -1                     # skip the correct predictions
+answer = (hardest, CLASSES[int(row.argmax())])""",
+    praise="right: that is the weakest class, and the largest mistake in its row.",
+)

@@ -1,0 +1,370 @@
+"""Exercises of ``01_conv2d_output_size``: the output-size formula, by hand and in code.
+
+* ``output_size``         AlexNet's first convolution on a 224x224 image, by hand (55)
+* ``conv_out``            write the formula as a function; checked against real ``nn.Conv2d``
+* ``stride_padding``      a (stride, padding) that maps 32 -> 16 with a 3x3 kernel
+* ``dilated_padding``     the padding that keeps the size for a 3x3 kernel with dilation 2
+* ``linear_in_features``  the Linear layer's in_features after the CIFAR-10 conv stack on 64x64
+
+Every check compares with what PyTorch itself computes, and names the usual
+slips: rounding up instead of down, forgetting the ``+ 1``, padding one side
+only (``p`` instead of ``2p``), forgetting the dilation.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from course_utils.exercises import Exercise
+
+__all__ = ["output_size", "conv_out", "stride_padding", "dilated_padding", "linear_in_features"]
+
+#: The formula, as the checks quote it.
+FORMULA = "out = floor((n + 2p - d(k - 1) - 1) / s) + 1"
+
+
+def _real_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
+    """The output height of a real ``nn.Conv2d`` on an ``n x n`` input: the ground truth."""
+    conv = nn.Conv2d(1, 1, kernel_size=k, stride=s, padding=p, dilation=d, bias=False)
+    with torch.no_grad():
+        return conv(torch.zeros(1, 1, n, n)).shape[-1]
+
+
+def _number(answer: Any) -> float | None:
+    """``answer`` as a number (a pair of equal numbers counts as one), or None."""
+    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) == 2 and answer[0] == answer[1]:
+        answer = answer[0]
+    if isinstance(answer, bool):
+        return None
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------
+# output_size
+# ---------------------------------------------------------------------------
+
+_OUTPUT_SIZE_MISTAKES = {
+    55.25: "you did not round down. 217 / 4 = 54.25 windows do not exist: only whole windows "
+           "count, so take floor(217 / 4) = 54, then add 1.",
+    56: "you rounded up (ceil), or divided 224 by the stride alone. Round down: a last window "
+        "that would stick out past the padded input is dropped, and the kernel takes up 11 pixels.",
+    54: "one short. Three slips give 54: forgetting the + 1 (the first window sits at position 0 "
+        "and is counted too), padding one side only (p instead of 2p: the padding is on both "
+        "sides), or no padding at all.",
+    57: "you forgot to subtract the kernel: (224 + 4) / 4 = 57 counts the positions where a window "
+        "could *start*, but the last ones would stick out. Use n + 2p - k.",
+    54.25: "you neither rounded down nor added 1: floor(54.25) + 1.",
+    218: "that is the size for stride 1; with stride 4 the window jumps 4 pixels at a time: divide "
+         "its sliding room by 4.",
+    214: "that is the size for stride 1 and no padding; with stride 4 the window jumps 4 pixels at "
+         "a time, and the padding adds 2 pixels on each side.",
+}
+
+
+def _check_output_size(answer: Any) -> str | None:
+    value = _number(answer)
+    if value is None:
+        return f"give one number (the height, which equals the width), not {answer!r}."
+    if value == 55:
+        return None
+    if value in _OUTPUT_SIZE_MISTAKES:
+        return _OUTPUT_SIZE_MISTAKES[value]
+    return (f"{answer!r} is not it. Substitute n = 224, k = 11, s = 4, p = 2, d = 1 into "
+            f"{FORMULA}.")
+
+
+output_size = Exercise(
+    "output_size",
+    "torchvision's AlexNet starts with nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2) "
+    "on a 3x224x224 image. Work out by hand (pencil, not PyTorch) the height of its output.",
+    _check_output_size,
+    hint="Padded input: 224 + 2*2 = 228. The window of 11 fits 228 - 11 = 217 pixels of sliding "
+         "room; it moves 4 at a time, so floor(217 / 4) steps, plus the starting position.",
+    solution="answer = (224 + 2 * 2 - 11) // 4 + 1  # floor(217 / 4) + 1 = 54 + 1 = 55",
+    praise="right: floor((224 + 4 - 11) / 4) + 1 = 55. (The AlexNet paper says its input is 224, "
+           "but its 55 only comes out exactly with 227 and no padding: (227 - 11) / 4 + 1 = 55. "
+           "torchvision pads by 2 instead and lets the floor absorb the rest.)",
+)
+
+
+# ---------------------------------------------------------------------------
+# conv_out
+# ---------------------------------------------------------------------------
+
+#: The grid the learner's function is compared on: (n, k, s, p, d), every one a valid layer.
+_GRID = [(n, k, s, p, d)
+         for n in (2, 5, 8, 13, 32)
+         for k in (1, 2, 3, 5)
+         for s in (1, 2, 3)
+         for p in (0, 1, 2)
+         for d in (1, 2, 3)
+         if n + 2 * p >= d * (k - 1) + 1]
+
+
+@lru_cache(maxsize=1)
+def _truth() -> dict[tuple[int, int, int, int, int], int]:
+    """What real ``nn.Conv2d`` layers give on the whole grid (computed once, in well under a second)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny layers: threads only add overhead
+    try:
+        return {case: _real_size(*case) for case in _GRID}
+    finally:
+        torch.set_num_threads(threads)
+
+
+#: The usual slips in writing the formula, and what each one gets wrong.
+_SLIPS = {
+    "span=k": "it forgets the dilation: a k x k kernel with dilation d spans d(k - 1) + 1 pixels, "
+              "so subtract d(k - 1) + 1, not k",
+    "span=dk": "it treats a dilated kernel as d * k pixels wide: its k taps have d - 1 gaps between "
+               "them, so it spans d(k - 1) + 1",
+    "span=d(k-1)": "it subtracts d(k - 1), one pixel too few: the kernel itself covers d(k - 1) + 1 "
+                   "pixels (k pixels when d = 1), all of which must fit",
+    "ceil": "it rounds up (ceil): PyTorch rounds down, because a last window that would stick out "
+            "past the padded input is dropped, not counted",
+    "no+1": "it forgets the + 1: floor(...) counts the steps of the window, and its starting "
+            "position is one more output",
+    "pad=p": "it uses p instead of 2p: the padding is added on both sides (top and bottom, left and right)",
+    "pad=0": "it ignores the padding: the window slides over the padded input, n + 2p pixels wide",
+    "no-stride": "it ignores the stride: the window jumps s pixels at a time, so divide its "
+                 "sliding room by s (and round down)",
+}
+
+
+def _with_slips(slips: tuple[str, ...]) -> Callable[..., int]:
+    """The output-size formula with some of the usual slips made: what such a function returns."""
+    def size(n: int, k: int, s: int, p: int, d: int) -> int:
+        span = d * (k - 1) + 1
+        if "span=k" in slips:
+            span = k
+        elif "span=dk" in slips:
+            span = d * k
+        elif "span=d(k-1)" in slips:
+            span = d * (k - 1)
+        pad = p if "pad=p" in slips else 0 if "pad=0" in slips else 2 * p
+        room, step = n + pad - span, 1 if "no-stride" in slips else s
+        steps = -(-room // step) if "ceil" in slips else room // step
+        return steps if "no+1" in slips else steps + 1
+    return size
+
+
+def _slip_sets() -> list[tuple[str, ...]]:
+    """One or two slips at a time (two compatible ones: not two ways of writing the same term)."""
+    singles = [(slip,) for slip in _SLIPS]
+    term = lambda slip: slip.split("=")[0]
+    pairs = [(a, b) for i, a in enumerate(_SLIPS) for b in list(_SLIPS)[i + 1:] if term(a) != term(b)]
+    return singles + pairs
+
+
+def _check_conv_out(fn: Any) -> str | None:
+    if not callable(fn):
+        return f"conv_out should be a function, not {type(fn).__name__}."
+    truth = _truth()
+    got = {case: fn(*case) for case in truth}  # NotImplementedError reaches Exercise.check
+    floats = [(case, v) for case, v in got.items() if isinstance(v, float)]
+    if floats:
+        case, v = next(((c, v) for c, v in floats if v != int(v)), floats[0])
+        if v != int(v):
+            return (f"conv_out{case} returned {v}, a fraction: you divided with / and did not "
+                    "round down. Use // (floor division), since only whole windows count.")
+        return (f"conv_out{case} returned {v!r}, a float: sizes are whole numbers (torch.zeros(1, {v}) "
+                "fails). Use // rather than / and int().")
+    bad = [case for case in truth if got[case] != truth[case]]
+    if bad:
+        for slips in _slip_sets():
+            wrong = _with_slips(slips)
+            if all(got[case] == wrong(*case) for case in truth):
+                return "; and ".join(_SLIPS[slip] for slip in slips) + "."
+        # show the most ordinary failing layer: no dilation, stride 1, no padding, a large n first
+        n, k, s, p, d = case = min(bad, key=lambda c: (c[4], c[2], c[3], -c[0], c[1]))
+        return (f"conv_out({n}, {k}, s={s}, p={p}, d={d}) returned {got[case]!r}, but "
+                f"nn.Conv2d(1, 1, {k}, stride={s}, padding={p}, dilation={d}) turns {n}x{n} into "
+                f"{truth[case]}x{truth[case]}{_where_wrong(bad)}. The formula: {FORMULA}.")
+    defaults = fn(10, 3)
+    if defaults != 8:
+        return (f"conv_out(10, 3) returned {defaults!r}, not 8: the defaults should be those of "
+                "nn.Conv2d, s=1, p=0, d=1.")
+    return None
+
+
+def _where_wrong(bad: list[tuple[int, int, int, int, int]]) -> str:
+    """A clue from where the learner's function goes wrong: only with dilation, stride or padding."""
+    for index, what, neutral in ((4, "dilation d > 1", 1), (2, "stride s > 1", 1), (3, "padding p > 0", 0)):
+        if all(case[index] != neutral for case in bad):
+            return f" (it is right everywhere except with {what}: look at that term)"
+    return ""
+
+
+conv_out = Exercise(
+    "conv_out",
+    "Write conv_out(n, k, s=1, p=0, d=1): the output height of nn.Conv2d with kernel k, stride s, "
+    "padding p and dilation d on an input of height n. The check compares it with real "
+    f"nn.Conv2d layers on {len(_GRID)} combinations.",
+    _check_conv_out,
+    hint="The kernel spans d(k - 1) + 1 pixels. Slide it over the padded input (n + 2p pixels): "
+         "it has n + 2p - (d(k - 1) + 1) pixels of room, moves s at a time (whole steps only: //), "
+         "and its first position counts too.",
+    solution="def conv_out(n, k, s=1, p=0, d=1):\n"
+             "    return (n + 2 * p - d * (k - 1) - 1) // s + 1",
+    praise="right: your formula agrees with nn.Conv2d on every combination.",
+)
+
+
+# ---------------------------------------------------------------------------
+# stride_padding
+# ---------------------------------------------------------------------------
+
+def _whole(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and float(value).is_integer())
+
+
+def _stride_padding_size(stride: int, padding: int) -> int:
+    return (32 + 2 * padding - 3) // stride + 1
+
+
+def _check_stride_padding(answer: Any) -> str | None:
+    if isinstance(answer, dict):
+        answer = (answer.get("stride"), answer.get("padding"))
+    try:
+        stride, padding = answer
+    except (TypeError, ValueError):
+        return f"give a pair (stride, padding), e.g. (1, 0), not {answer!r}."
+    if not (_whole(stride) and _whole(padding)):
+        return (f"stride and padding are whole numbers of pixels; {answer!r} is not. "
+                "(A half pixel of padding does not exist: choose a stride that makes the sizes work.)")
+    stride, padding = int(stride), int(padding)
+    if stride < 1 or padding < 0:
+        return f"the stride must be at least 1 and the padding at least 0, not {answer!r}."
+    out = _stride_padding_size(stride, padding)
+    if out == 16:
+        return None
+    if stride == 1:
+        if padding >= 1 and _stride_padding_size(padding, stride) == 16:
+            return (f"(stride 1, padding {padding}) gives {out}. Did you swap them? The answer is "
+                    "(stride, padding), in that order.")
+        return (f"stride 1 gives {out}: with stride 1 a 3x3 window moves one pixel at a time and "
+                "shrinks 32 by at most 2. Halving takes a stride of 2.")
+    if stride == 2 and padding == 0:
+        return ("stride 2 without padding gives 15: the window has 32 - 3 = 29 pixels of room, "
+                "floor(29 / 2) + 1 = 15. A little padding gives the last window the room it needs.")
+    if stride == 2:
+        return (f"stride 2 is right, but padding {padding} gives {out}: the padded input is too "
+                "wide. Try a smaller padding.")
+    return (f"(stride {stride}, padding {padding}) gives {out}, not 16. Which stride halves the size? "
+            "Then solve the formula for the padding.")
+
+
+stride_padding = Exercise(
+    "stride_padding",
+    "A layer nn.Conv2d(32, 64, kernel_size=3, stride=?, padding=?) should turn 32x32 maps into "
+    "16x16 maps. Give (stride, padding).",
+    _check_stride_padding,
+    hint="Try stride 2 (halving needs a window that jumps 2 pixels), then solve "
+         "16 = floor((32 + 2p - 3) / 2) + 1 for the smallest p.",
+    solution="answer = (2, 1)  # floor((32 + 2 - 3) / 2) + 1 = floor(15.5) + 1 = 16",
+    praise="right: that layer gives 16x16. (2, 1) is what every ResNet uses to halve a map "
+           "(conv3x3 with stride 2), and the only pair with padding smaller than the kernel; "
+           "stride 3 with padding 8 or 9 also gives 16, but most of its windows would see only zeros.",
+)
+
+
+# ---------------------------------------------------------------------------
+# dilated_padding
+# ---------------------------------------------------------------------------
+
+_DILATED_MISTAKES = {
+    1: "1 is the 'same' padding of an ordinary 3x3 kernel; with dilation 2 the kernel spans "
+       "d(k - 1) + 1 = 5 pixels, like a 5x5 one.",
+    4: "4 = d(k - 1) is the total padding needed; it is split between the two sides, so each gets half.",
+    3: "3 treats the kernel as d * k = 6 pixels wide; with dilation 2 its 3 taps span "
+       "d(k - 1) + 1 = 5 pixels.",
+    5: "5 is the span of the dilated kernel; the padding on each side is (span - 1) / 2.",
+}
+
+
+def _check_dilated_padding(answer: Any) -> str | None:
+    if isinstance(answer, str):
+        if answer.strip().lower() == "same":
+            return ("padding='same' works in PyTorch (for stride 1), but give the number it "
+                    "computes for this layer.")
+        return f"give one number, not {answer!r}."
+    value = _number(answer)
+    if value is None:
+        return f"give one number, not {answer!r}."
+    if value == 2:
+        return None
+    if value in _DILATED_MISTAKES:
+        return _DILATED_MISTAKES[int(value)]
+    if value != int(value):
+        return f"{answer!r} is not a whole number of pixels; solve n = n + 2p - d(k - 1) for p."
+    return (f"padding {answer!r} gives {_real_size(32, 3, 1, int(value), 2)}x"
+            f"{_real_size(32, 3, 1, int(value), 2)} maps, not 32x32. Solve "
+            "n = n + 2p - d(k - 1) for p.")
+
+
+dilated_padding = Exercise(
+    "dilated_padding",
+    "A dilated convolution nn.Conv2d(64, 64, kernel_size=3, dilation=2, padding=?) with stride 1 "
+    "should keep 32x32 maps 32x32. Which padding does that?",
+    _check_dilated_padding,
+    hint="With stride 1 the formula is out = n + 2p - d(k - 1). Set out = n and solve for p.",
+    solution="answer = 2 * (3 - 1) // 2  # p = d(k - 1) / 2 = 2",
+    praise="right: p = d(k - 1) / 2 = 2. A 3x3 kernel with dilation 2 covers 5x5 pixels, so it "
+           "needs the padding of a 5x5 kernel.",
+)
+
+
+# ---------------------------------------------------------------------------
+# linear_in_features
+# ---------------------------------------------------------------------------
+
+_LINEAR_MISTAKES = {
+    1024: "1024 = 64 x 4 x 4 is for a 32x32 input. This input is 64x64: every map is twice as high "
+          "and wide, so the flattened vector is 4 times longer.",
+    16384: "that is 64 x 16 x 16: there are three max-pools, each halving (64 -> 32 -> 16 -> 8).",
+    65536: "that is 64 x 32 x 32: there are three max-pools, each halving (64 -> 32 -> 16 -> 8).",
+    262144: "that is 64 x 64 x 64: the max-pools halve the maps three times (64 -> 32 -> 16 -> 8).",
+    64: "that is 8 x 8, one channel's map; the last convolution has 64 channels, and "
+        "Flatten keeps them all: channels x height x width.",
+    8: "8 is the height (and width) of the last maps; Flatten multiplies channels x height x width.",
+    192: "that is 3 x 8 x 8: the 3 is the image's channels, but the last convolution has 64 output channels.",
+    2048: "that is 32 x 8 x 8: the last convolution has 64 output channels, not 32.",
+    512: "that is 64 x 8: flatten multiplies channels, height *and* width.",
+}
+
+
+def _check_linear_in_features(answer: Any) -> str | None:
+    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) == 3:
+        return (f"{tuple(answer)} is the shape of the last feature map (C, H, W); nn.Flatten turns it "
+                "into one vector: give its length, the product.")
+    value = _number(answer)
+    if value is None:
+        return f"give one number, not {answer!r}."
+    if value == 4096:
+        return None
+    if value in _LINEAR_MISTAKES:
+        return _LINEAR_MISTAKES[int(value)]
+    return (f"{answer!r} is not it. Follow the height: each 5x5 convolution with padding 2 keeps "
+            "it, each max-pool halves it; then multiply the 64 channels by the final height and width.")
+
+
+linear_in_features = Exercise(
+    "linear_in_features",
+    "Feed the CIFAR-10 model (conv 5x5 p2 -> pool 2, three times, with 32, 32, 64 channels) a "
+    "3x64x64 image instead of 3x32x32. What must the first Linear layer's in_features be?",
+    _check_linear_in_features,
+    hint="The convolutions keep the height, each of the three max-pools halves it: 64 -> ? -> ? -> ?. "
+         "Flatten then gives channels x height x width numbers per image.",
+    solution="answer = 64 * (64 // 2 // 2 // 2) ** 2  # 64 channels x 8 x 8 = 4096",
+    praise="right: 64 x 8 x 8 = 4096. The convolutions do not care about the image size, but the "
+           "Linear layer does: this is why nn.Linear(1024, 64) fails on 64x64 images, and why "
+           "ResNet ends with a global average pool instead.",
+)

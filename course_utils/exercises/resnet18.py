@@ -1,0 +1,360 @@
+"""Exercises of ``04_resnet18_gpu_training``: ResNet-18's stages, its stem and a training run.
+
+* ``stage_shapes``       the output shape of each stage for a 32x32 image and the ImageNet stem
+* ``make_layer``         write one stage: a first block that may change the shape, then the rest
+* ``stem_savings``       how many parameters the CIFAR stem saves over the ImageNet stem
+* ``best_epoch``         which epoch of a run ``fit`` keeps as the best checkpoint
+* ``images_per_second``  the training throughput of a whole run, from its ``History``
+
+``example_history()`` is the (invented, GPU-like) run that the last two exercises read.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_utils.exercises import Exercise
+from course_utils.models import ResidualBlock, count_parameters
+from course_utils.train import History
+
+__all__ = ["stage_shapes", "make_layer", "stem_savings", "best_epoch", "images_per_second",
+           "example_history", "EXAMPLE_TRAIN_SIZE"]
+
+
+def _as_number(answer: Any) -> float | None:
+    if isinstance(answer, bool):
+        return None
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------
+# stage_shapes
+# ---------------------------------------------------------------------------
+
+_STAGE_SHAPES = [(64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)]
+_CHANNELS = [64, 128, 256, 512]
+
+#: Wrong heights (one per stage) and what each list means.
+_SIZE_MISTAKES = {
+    (16, 8, 4, 2): "layer1 gets 8x8, not 16x16: the ImageNet stem halves twice, with the 7x7 "
+                   "convolution (stride 2: 32 -> 16) and then the 3x3 max-pool (stride 2: 16 -> 8). "
+                   "Did you forget the max-pool?",
+    (32, 16, 8, 4): "those are the CIFAR stem's sizes (a 3x3 convolution with stride 1, no pool). "
+                    "The ImageNet stem halves the image twice before layer1: 32 -> 16 -> 8.",
+    (4, 2, 1, 1): "layer1 keeps the size it is given (its blocks have stride 1); only layer2, "
+                  "layer3 and layer4 start with a stride-2 block.",
+    (56, 28, 14, 7): "those are the sizes for a 224x224 input; the question is about a 32x32 "
+                     "CIFAR-10 image.",
+    (7, 4, 2, 1): "the 7x7 convolution has padding 3: (32 + 2*3 - 7) // 2 + 1 = 16, not 13.",
+    (8, 4, 2, 0): "a 3x3 convolution with stride 2 and padding 1 turns 2x2 into "
+                  "(2 + 2 - 3) // 2 + 1 = 1, not 0: a feature map never shrinks below 1x1 here.",
+    (8, 8, 8, 8): "layer2, layer3 and layer4 each start with a stride-2 block that halves the size.",
+}
+
+
+def _to_shape(item: Any) -> tuple[int, ...] | None:
+    try:
+        shape = tuple(int(v) for v in item)
+    except (TypeError, ValueError):
+        return None
+    if len(shape) == 4 and shape[0] == 1:  # a torch.Size with the batch dimension
+        shape = shape[1:]
+    return shape
+
+
+def _check_stage_shapes(answer: Any) -> str | None:
+    if not isinstance(answer, (list, tuple)):
+        return f"give a list of four shapes, like [(64, 8, 8), ...], not {answer!r}."
+    shapes = [_to_shape(item) for item in answer]
+    if len(shapes) != 4:
+        return f"give four shapes, one per stage (layer1 to layer4); you gave {len(shapes)}."
+    if any(s is None or len(s) != 3 for s in shapes):
+        return "write each shape as (channels, height, width), e.g. (64, 8, 8)."
+    if shapes == _STAGE_SHAPES:
+        return None
+    channels = [s[0] for s in shapes]
+    if channels != _CHANNELS:
+        return (f"the channels should be {_CHANNELS}: stage k has 64 * 2**k channels, and "
+                f"you wrote {channels}. (Check the order: (channels, height, width).)")
+    heights = tuple(s[1] for s in shapes)
+    if any(s[1] != s[2] for s in shapes):
+        return "a square image keeps square feature maps: height and width are equal at every stage."
+    if heights in _SIZE_MISTAKES:
+        return _SIZE_MISTAKES[heights]
+    return (f"the heights {list(heights)} are not right. Follow 32 through the stem "
+            "(conv 7x7 stride 2 padding 3, then max-pool 3x3 stride 2 padding 1), then halve at "
+            "layer2, layer3 and layer4; each step is (n + 2p - k) // s + 1.")
+
+
+stage_shapes = Exercise(
+    "stage_shapes",
+    "A 32x32 CIFAR-10 image goes through ResNet-18 with the ImageNet stem (conv 7x7 stride 2 "
+    "padding 3, BN, ReLU, max-pool 3x3 stride 2 padding 1). Give the output shape "
+    "(channels, height, width) of layer1, layer2, layer3 and layer4, as a list of four tuples.",
+    _check_stage_shapes,
+    hint="out = (n + 2p - k) // s + 1 for the convolution and the max-pool alike. The stem takes "
+         "32 to 16, then to ?; layer1 keeps the size; layer2-4 each halve it (3x3, stride 2, padding 1).",
+    solution="answer = [(64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)]  "
+             "# 32 -conv-> 16 -pool-> 8 -> 8 -> 4 -> 2 -> 1",
+    praise="right: 32 -> 16 -> 8 before layer1, and layer4 works on a single pixel. "
+           "That is the waste the CIFAR stem avoids.",
+)
+
+
+# ---------------------------------------------------------------------------
+# make_layer
+# ---------------------------------------------------------------------------
+
+def _reference_layer(in_channels: int, channels: int, blocks: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(ResidualBlock(in_channels, channels, stride),
+                         *[ResidualBlock(channels, channels) for _ in range(1, blocks)])
+
+
+def _stride(block: nn.Module) -> tuple[int, ...] | None:
+    conv = getattr(block, "conv1", None)
+    return tuple(conv.stride) if isinstance(conv, nn.Conv2d) else None
+
+
+def _check_make_layer(answer: Any) -> str | None:
+    if not callable(answer):
+        return f"give the function itself (`answer = make_layer`), not {answer!r}."
+    cases = [  # (in_channels, channels, blocks, stride, input size)
+        (64, 128, 2, 2, 8),   # layer2 of ResNet-18: changes the shape
+        (64, 64, 2, 1, 8),    # layer1: keeps it
+        (128, 256, 3, 2, 8),  # a ResNet-34-like stage with three blocks
+    ]
+    torch.manual_seed(0)
+    for in_channels, channels, blocks, stride, size in cases:
+        call = f"make_layer({in_channels}, {channels}, blocks={blocks}, stride={stride})"
+        layer = answer(in_channels, channels, blocks, stride)
+        if isinstance(layer, (list, tuple)):
+            return f"{call} returned a {type(layer).__name__}; wrap the blocks: nn.Sequential(*blocks)."
+        if not isinstance(layer, nn.Sequential):
+            return f"{call} should return an nn.Sequential, not {type(layer).__name__}."
+        if len(layer) != blocks:
+            return f"{call} holds {len(layer)} blocks; it should hold {blocks}, one per block."
+        second_in = getattr(getattr(layer[1], "conv1", None), "in_channels", None) if blocks > 1 else None
+        if second_in is not None and second_in != channels:
+            return (f"in {call} the second block expects {second_in} input channels, but the first "
+                    f"block already turned them into {channels}: build the rest with "
+                    f"ResidualBlock(channels, channels).")
+        x = torch.randn(2, in_channels, size, size)
+        try:
+            with torch.no_grad():
+                y = layer.eval()(x)
+        except RuntimeError as err:
+            return f"{call} crashed on an input of shape {tuple(x.shape)}: {str(err).splitlines()[0]}"
+        out_size = size // stride
+        if y.shape[1] != channels:
+            return f"{call} outputs {y.shape[1]} channels; it should output {channels}."
+        if y.shape[2] != out_size:
+            if y.shape[2] < out_size:
+                return (f"{call} turns {size}x{size} into {y.shape[2]}x{y.shape[3]}, not "
+                        f"{out_size}x{out_size}: only the first block gets the stride; the others use stride 1.")
+            return (f"{call} keeps {size}x{size}, but a stride-{stride} stage should give "
+                    f"{out_size}x{out_size}: pass the stride to the first block.")
+        strides = [_stride(b) for b in layer]
+        if strides[0] not in (None, (stride, stride)):
+            return f"in {call} the first block's conv1 has stride {strides[0]}; it should have {stride}."
+        if any(s not in (None, (1, 1)) for s in strides[1:]):
+            return f"in {call} only the first block may have a stride; the others must keep the size."
+        shapes_change = stride != 1 or in_channels != channels
+        first_projects = getattr(layer[0], "downsample", None) is not None
+        if shapes_change and not first_projects:
+            return (f"in {call} the first block changes the shape, so its shortcut needs the 1x1 "
+                    "projection (`downsample`); ResidualBlock(in_channels, channels, stride) adds it.")
+        if any(getattr(b, "downsample", None) is not None for b in layer[1:]):
+            return (f"in {call} only the first block should project its shortcut; the others keep "
+                    "the shape, so theirs is the identity: build them with ResidualBlock(channels, channels).")
+        expected = count_parameters(_reference_layer(in_channels, channels, blocks, stride))
+        got = count_parameters(layer)
+        if got != expected:
+            return (f"{call} has {got:,} parameters; a stage of ResidualBlocks has {expected:,}. "
+                    "Use ResidualBlock from course_utils.models for every block.")
+    return None
+
+
+make_layer = Exercise(
+    "make_layer",
+    "Write `make_layer(in_channels, channels, blocks, stride)` returning an nn.Sequential of "
+    "`blocks` ResidualBlocks: the first takes in_channels to channels with the given stride (it "
+    "gets the 1x1 projection shortcut when the shape changes), the others keep channels and "
+    "the size. The check builds layer1- and layer2-like stages and a three-block one.",
+    _check_make_layer,
+    hint="blocks = [ResidualBlock(in_channels, channels, stride)], then append "
+         "ResidualBlock(channels, channels) blocks - 1 times; return nn.Sequential(*blocks).",
+    solution="""def make_layer(in_channels, channels, blocks, stride):
+    layers = [ResidualBlock(in_channels, channels, stride)]       # may change the shape
+    layers += [ResidualBlock(channels, channels) for _ in range(1, blocks)]  # keep it
+    return nn.Sequential(*layers)""",
+    praise="right: one block that may change the shape (stride, projection), then blocks that "
+           "keep it. That is torchvision's _make_layer without the `self`.",
+)
+
+
+# ---------------------------------------------------------------------------
+# stem_savings
+# ---------------------------------------------------------------------------
+
+_IMAGENET_CONV = 64 * 3 * 7 * 7  # 9,408
+_CIFAR_CONV = 64 * 3 * 3 * 3     # 1,728
+_SAVINGS = _IMAGENET_CONV - _CIFAR_CONV  # 7,680
+
+_STEM_MISTAKES = {
+    -_SAVINGS: "right size, wrong sign: give the saving as a positive number.",
+    _IMAGENET_CONV: "9,408 is the whole 7x7 convolution (64 x 3 x 7 x 7); the CIFAR stem still "
+                    "has its own 3x3 convolution (64 x 3 x 3 x 3): subtract it.",
+    _CIFAR_CONV: "1,728 is the CIFAR stem's 3x3 convolution; the question asks for the difference.",
+    64 * (49 - 9): "you left out the 3 colour channels: each of the 64 filters has 3 x k x k weights.",
+    3 * (49 - 9): "you left out the 64 output channels: there is one k x k x 3 filter per output channel.",
+    49 - 9: "that is the difference for one filter on one channel; multiply by 3 input and 64 output channels.",
+    _SAVINGS + 64: "both convolutions have bias=False (a BatchNorm follows), and if they had "
+                   "biases they would have 64 each: no difference.",
+    _SAVINGS + 128: "BatchNorm(64) (128 parameters) is in both stems, so it cancels; and the "
+                    "max-pool has no parameters at all.",
+}
+
+
+def _check_stem_savings(answer: Any) -> str | None:
+    value = _as_number(answer)
+    if value is None:
+        return f"give one number, not {answer!r}."
+    if value == _SAVINGS:
+        return None
+    if value in _STEM_MISTAKES:
+        return _STEM_MISTAKES[int(value)]
+    return (f"{answer!r} is not it. Only the first convolution differs: Conv2d(3, 64, 7) against "
+            "Conv2d(3, 64, 3), both without bias; BatchNorm is the same and pooling has no weights.")
+
+
+stem_savings = Exercise(
+    "stem_savings",
+    "The ImageNet stem is conv 7x7 (3 -> 64, stride 2, no bias), BN(64), ReLU, max-pool; the "
+    "CIFAR stem is conv 3x3 (3 -> 64, stride 1, no bias), BN(64), ReLU. How many parameters "
+    "fewer does ResNet-18 have with the CIFAR stem? Work it out by hand.",
+    _check_stem_savings,
+    hint="A Conv2d(c_in, c_out, k, bias=False) has c_out * c_in * k * k weights. What is in one "
+         "stem and not the other? (ReLU and max-pool have no parameters.)",
+    solution="answer = 64 * 3 * 7 * 7 - 64 * 3 * 3 * 3  # 9,408 - 1,728 = 7,680",
+    praise="right: 7,680 parameters fewer, 0.07% of the model. Yet the CIFAR stem costs about 15 "
+           "times more multiply-adds, because every stage works on 16 times more pixels.",
+)
+
+
+# ---------------------------------------------------------------------------
+# best_epoch and images_per_second: read a History
+# ---------------------------------------------------------------------------
+
+#: Training images per epoch in the example run (the whole CIFAR-10 training set).
+EXAMPLE_TRAIN_SIZE = 50_000
+
+_EX_SECONDS = [41.8, 23.4, 22.6, 22.9, 22.7, 23.1, 22.5]
+_EX_TEST_LOSS = [1.12, 0.79, 0.53, 0.56, 0.58, 0.64, 0.71]
+_EX_TEST_ACC = [0.612, 0.738, 0.821, 0.843, 0.862, 0.851, 0.848]
+_BEST_EPOCH = 5
+
+
+def example_history() -> History:
+    """An invented 7-epoch run on the full CIFAR-10 (50,000 images per epoch), GPU-like timings.
+
+    The first epoch is slow (workers start, cuDNN tries its algorithms); test loss is lowest
+    at epoch 3 while test accuracy peaks at epoch 5, as often happens once a model grows
+    over-confident. The numbers are made up for the exercises, not measured.
+    """
+    h = History()
+    train_loss = [1.53, 0.92, 0.64, 0.48, 0.37, 0.27, 0.19]
+    train_acc = [0.441, 0.672, 0.776, 0.833, 0.871, 0.905, 0.934]
+    lr = [0.02, 0.19, 0.17, 0.13, 0.08, 0.04, 0.01]
+    for i, seconds in enumerate(_EX_SECONDS):
+        h.append(epoch=i + 1, train_loss=train_loss[i], train_acc=train_acc[i],
+                 test_loss=_EX_TEST_LOSS[i], test_acc=_EX_TEST_ACC[i], lr=lr[i],
+                 seconds=seconds, examples_per_s=EXAMPLE_TRAIN_SIZE / seconds)
+    return h
+
+
+_BEST_MISTAKES = {
+    len(_EX_SECONDS): "that is the last epoch. fit keeps the epoch with the highest test accuracy, "
+                      "and after the peak the model starts to over-fit.",
+    _EX_TEST_LOSS.index(min(_EX_TEST_LOSS)) + 1: "that epoch has the lowest test loss; fit (and the "
+                                                 "question) pick the highest test accuracy.",
+    _BEST_EPOCH - 1: "that is the position in the list (Python counts from 0); the epoch number is "
+                     "h.epoch[that index].",
+}
+
+
+def _check_best_epoch(answer: Any) -> str | None:
+    value = _as_number(answer)
+    if value is None:
+        return f"give the epoch number (an int), not {answer!r}."
+    if value == _BEST_EPOCH:
+        return None
+    if value in _BEST_MISTAKES:
+        return _BEST_MISTAKES[int(value)]
+    if not 1 <= value <= len(_EX_SECONDS):
+        return f"the run has epochs 1 to {len(_EX_SECONDS)}; {answer!r} is not one of them."
+    return f"epoch {answer!r} does not have the highest test accuracy: compare h.test_acc."
+
+
+best_epoch = Exercise(
+    "best_epoch",
+    "`h = ex.example_history()` is a 7-epoch run. Which epoch's weights does "
+    "`fit(..., checkpoint=...)` keep as the best ones, and `load_weights(model, path)` load? "
+    "Compute it from h's columns (an epoch number, counting from 1).",
+    _check_best_epoch,
+    hint="fit scores each epoch by its test accuracy (h.test_acc). Find the position of the "
+         "largest value, then look up h.epoch at that position.",
+    solution="answer = h.epoch[h.test_acc.index(max(h.test_acc))]  # 5 (h.best_epoch() agrees)",
+    praise="right: epoch 5 (86.2%). Its test loss is not the lowest, and it is not the last epoch: "
+           "keeping the best checkpoint is what saves you from the last epochs' over-fitting.",
+)
+
+
+_TOTAL_IMAGES = EXAMPLE_TRAIN_SIZE * len(_EX_SECONDS)
+_RATE = _TOTAL_IMAGES / sum(_EX_SECONDS)
+_RATE_MISTAKES = [
+    (sum(EXAMPLE_TRAIN_SIZE / s for s in _EX_SECONDS) / len(_EX_SECONDS),
+     "that is the mean of the per-epoch rates. It gives the slow first epoch as much weight as "
+     "the others although it lasted almost twice as long: divide all images by all seconds."),
+    (EXAMPLE_TRAIN_SIZE / sum(_EX_SECONDS),
+     "that divides one epoch's images by the whole run's seconds: the run saw 50,000 images "
+     "in each of its epochs."),
+    ((_TOTAL_IMAGES - EXAMPLE_TRAIN_SIZE) / sum(_EX_SECONDS[1:]),
+     "that is the steady rate without the first epoch. Worth knowing, but the question asks "
+     "for the whole run, warm-up included."),
+    (EXAMPLE_TRAIN_SIZE / _EX_SECONDS[-1], "that is the last epoch's rate alone; take the whole run."),
+    ((EXAMPLE_TRAIN_SIZE + 10_000) * len(_EX_SECONDS) / sum(_EX_SECONDS),
+     "the 10,000 test images are not part of it: h.seconds times the training pass only."),
+    (sum(_EX_SECONDS) / _TOTAL_IMAGES, "that is seconds per image; the question asks for images per second."),
+]
+
+
+def _check_images_per_second(answer: Any) -> str | None:
+    value = _as_number(answer)
+    if value is None:
+        return f"give one number (images per second), not {answer!r}."
+    if abs(value - _RATE) <= 0.002 * _RATE:
+        return None
+    for wrong, why in _RATE_MISTAKES:
+        if abs(value - wrong) <= 0.002 * abs(wrong):
+            return why
+    return (f"{value:,.1f} images/s is not it. Images seen: {len(_EX_SECONDS)} epochs x "
+            f"{EXAMPLE_TRAIN_SIZE:,}; time taken: sum(h.seconds).")
+
+
+images_per_second = Exercise(
+    "images_per_second",
+    "In the same run `h = ex.example_history()`, every epoch trained on all 50,000 CIFAR-10 "
+    "training images (`ex.EXAMPLE_TRAIN_SIZE`). How many images per second did training "
+    "process over the whole run, the slow first epoch included? Compute it from h.seconds.",
+    _check_images_per_second,
+    hint="A rate over the whole run is total work over total time: the images of all epochs "
+         "divided by sum(h.seconds). Averaging the per-epoch rates is not the same.",
+    solution="answer = len(h) * ex.EXAMPLE_TRAIN_SIZE / sum(h.seconds)  # 350,000 / 179.0 s = 1,955 images/s",
+    praise=f"right: {_TOTAL_IMAGES:,} images in {sum(_EX_SECONDS):.1f} s, {_RATE:,.0f} images/s. "
+           "(h.seconds covers the training passes only; evaluation comes on top.)",
+)

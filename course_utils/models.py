@@ -1,0 +1,273 @@
+"""Reference networks of the course, written the way the papers draw them.
+
+The notebooks rebuild each of these step by step; the tests pin down their
+shapes and parameter counts, so a learner's version can be compared with them.
+
+* ``SequentialCNN``  the classic CIFAR-10 model: three conv/pool pairs, two linears
+* ``ResidualBlock``  the basic block of ResNet-18/34 (torchvision's ``BasicBlock``)
+* ``ResNet``, ``resnet18``  blocks stacked into four stages with ``_make_layer``
+* ``CifarResNet``    the 16-32-64 family of the ResNet paper's CIFAR section
+* ``MnistResNet``    the small two-block network of the MNIST tutorial
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution with padding 1: keeps height and width when ``stride=1``.
+
+    No bias, because a BatchNorm follows and would cancel it.
+    """
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride,
+                     padding=1, bias=False)
+
+
+def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    """1x1 convolution: changes the channel count (and, with a stride, the size)."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+
+
+class SequentialCNN(nn.Sequential):
+    """The classic CIFAR-10 model of the PyTorch beginner tutorials.
+
+    Three times "conv 5x5 (padding 2) then max-pool 2", with 32, 32 and 64
+    channels, then flatten (64*4*4 = 1024), linear 64, linear 10::
+
+        (N, 3, 32, 32) -> (N, 32, 32, 32) -> (N, 32, 16, 16) -> (N, 32, 16, 16)
+        -> (N, 32, 8, 8) -> (N, 64, 8, 8) -> (N, 64, 4, 4) -> (N, 1024) -> (N, 64) -> (N, 10)
+
+    The tutorials' version has no activation function anywhere, so the whole
+    network is one linear map followed by max-pools. ``relu=True`` inserts a
+    ReLU after each pool and after the hidden linear layer.
+
+    >>> SequentialCNN()(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, num_classes: int = 10, relu: bool = False) -> None:
+        def act() -> list[nn.Module]:
+            return [nn.ReLU(inplace=True)] if relu else []
+
+        super().__init__(
+            nn.Conv2d(3, 32, kernel_size=5, padding=2), nn.MaxPool2d(2), *act(),
+            nn.Conv2d(32, 32, kernel_size=5, padding=2), nn.MaxPool2d(2), *act(),
+            nn.Conv2d(32, 64, kernel_size=5, padding=2), nn.MaxPool2d(2), *act(),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, 64), *act(),
+            nn.Linear(64, num_classes),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """The basic residual block: ``relu(F(x) + shortcut(x))``.
+
+    ``F`` is conv3x3 -> BN -> ReLU -> conv3x3 -> BN. The shortcut is the
+    identity when the input and output shapes agree, and a 1x1 convolution
+    with BN (a "projection") only when they do not: a stride of 2 halves the
+    height and width, or the channel count changes. This is torchvision's
+    ``BasicBlock``; ``expansion = 1`` says its output has ``out_channels``
+    channels (the bottleneck block of ResNet-50 has 4).
+
+    >>> ResidualBlock(64, 128, stride=2)(torch.zeros(1, 64, 56, 56)).shape
+    torch.Size([1, 128, 28, 28])
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)  # the skip connection
+
+
+BasicBlock = ResidualBlock  # torchvision's name for the same block
+
+
+class ResNet(nn.Module):
+    """A stem, four stages of residual blocks, global average pooling, a linear layer.
+
+    ``layers`` gives the number of blocks per stage ([2, 2, 2, 2] is ResNet-18).
+    Stage k has 64 * 2**k channels; stages 2-4 start with a stride-2 block that
+    halves the height and width.
+
+    ``stem="imagenet"`` is the paper's 7x7/2 convolution and 3x3/2 max-pool,
+    which shrink a 224x224 image 4x before the first stage (to 56x56).
+    ``stem="cifar"`` is a single 3x3/1 convolution without pooling: on a
+    32x32 image the ImageNet stem would leave the first stage only 8x8 pixels.
+    """
+
+    def __init__(self, block: type[ResidualBlock], layers: list[int], num_classes: int = 10,
+                 in_channels: int = 3, stem: str = "cifar") -> None:
+        super().__init__()
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.maxpool: nn.Module = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        elif stem == "cifar":
+            self.conv1 = conv3x3(in_channels, 64)
+            self.maxpool = nn.Identity()
+        else:
+            raise ValueError(f"stem must be 'cifar' or 'imagenet', not {stem!r}")
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.in_channels = 64
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
+        _init_weights(self)
+
+    def _make_layer(self, block: type[ResidualBlock], channels: int, blocks: int,
+                    stride: int = 1) -> nn.Sequential:
+        """One stage: a first block that may change the shape, then ``blocks - 1`` that keep it."""
+        layers = [block(self.in_channels, channels, stride)]
+        self.in_channels = channels * block.expansion
+        layers += [block(self.in_channels, channels) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4) imagenet stem
+        x = self.layer1(x)  # (N, 64, 56, 56) for a 224x224 input
+        x = self.layer2(x)  # (N, 128, 28, 28)
+        x = self.layer3(x)  # (N, 256, 14, 14)
+        x = self.layer4(x)  # (N, 512, 7, 7)
+        x = torch.flatten(self.avgpool(x), 1)  # (N, 512)
+        return self.fc(x)
+
+
+def resnet18(num_classes: int = 10, in_channels: int = 3, stem: str = "cifar") -> ResNet:
+    """ResNet-18: [2, 2, 2, 2] basic blocks, 11.2 M parameters for 10 classes.
+
+    With ``stem="imagenet"`` and ``num_classes=1000`` it has exactly the
+    11,689,512 parameters of ``torchvision.models.resnet18()``.
+
+    >>> resnet18()(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 10])
+    """
+    return ResNet(ResidualBlock, [2, 2, 2, 2], num_classes, in_channels, stem)
+
+
+class CifarResNet(nn.Module):
+    """The ResNet paper's CIFAR-10 family: depth = 6n + 2 (20, 32, 44, 56, 110).
+
+    A 3x3 convolution to 16 channels, then three stages of n basic blocks
+    with 16, 32 and 64 channels on 32x32, 16x16 and 8x8 maps, global average
+    pooling and a linear layer. (The paper's shortcut pads with zeros where
+    the shape changes; this one uses the 1x1 projection of ``ResidualBlock``,
+    which adds a few thousand parameters.)
+
+    >>> CifarResNet(20)(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 10])
+    """
+
+    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3) -> None:
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6 != 0:
+            raise ValueError(f"depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110), not {depth}")
+        n = (depth - 2) // 6
+        self.conv1 = conv3x3(in_channels, 16)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = nn.Sequential(*[ResidualBlock(16, 16) for _ in range(n)])
+        self.layer2 = nn.Sequential(ResidualBlock(16, 32, stride=2),
+                                    *[ResidualBlock(32, 32) for _ in range(n - 1)])
+        self.layer3 = nn.Sequential(ResidualBlock(32, 64, stride=2),
+                                    *[ResidualBlock(64, 64) for _ in range(n - 1)])
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64, num_classes)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))  # (N, 16, 32, 32)
+        x = self.layer3(self.layer2(self.layer1(x)))  # (N, 64, 8, 8)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class MnistResidualBlock(nn.Module):
+    """The MNIST tutorial's block: ``relu(conv3x3(conv5x5(x)) + x)``.
+
+    Both convolutions keep the size (padding 2 for 5x5, 1 for 3x3) and the
+    block returns to ``channels`` channels, so the input can be added as it is.
+    The tutorial's version has no activation between the two convolutions, so
+    they collapse into one linear map; ``inner_relu=True`` adds one and
+    ``batch_norm=True`` adds BatchNorm after each convolution.
+    """
+
+    def __init__(self, channels: int, hidden: int = 30, inner_relu: bool = False,
+                 batch_norm: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, hidden, kernel_size=5, padding=2)
+        self.bn1 = nn.BatchNorm2d(hidden) if batch_norm else nn.Identity()
+        self.act = nn.ReLU() if inner_relu else nn.Identity()
+        self.conv2 = nn.Conv2d(hidden, channels, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + x)
+
+
+class MnistResNet(nn.Module):
+    """The small residual network of the MNIST tutorial (about 98-99% test accuracy).
+
+    ::
+
+        (N, 1, 28, 28) -conv 5x5-> (N, 20, 24, 24) -pool, relu-> (N, 20, 12, 12) -block->
+        (N, 20, 12, 12) -conv 3x3-> (N, 15, 10, 10) -pool, relu-> (N, 15, 5, 5) -block->
+        (N, 15, 5, 5) -flatten-> (N, 375) -linear-> (N, 10)
+
+    >>> MnistResNet()(torch.zeros(1, 1, 28, 28)).shape
+    torch.Size([1, 10])
+    """
+
+    def __init__(self, num_classes: int = 10, inner_relu: bool = False,
+                 batch_norm: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 20, kernel_size=5)
+        self.conv2 = nn.Conv2d(20, 15, kernel_size=3)
+        self.pool = nn.MaxPool2d(2)
+        self.block1 = MnistResidualBlock(20, inner_relu=inner_relu, batch_norm=batch_norm)
+        self.block2 = MnistResidualBlock(15, inner_relu=inner_relu, batch_norm=batch_norm)
+        self.fc = nn.Linear(15 * 5 * 5, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block1(torch.relu(self.pool(self.conv1(x))))  # (N, 20, 12, 12)
+        x = self.block2(torch.relu(self.pool(self.conv2(x))))  # (N, 15, 5, 5)
+        return self.fc(torch.flatten(x, 1))  # flatten, not x.view(64, -1): any batch size works
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """The number of parameters (weights and biases) in ``model``.
+
+    >>> count_parameters(nn.Linear(1024, 64))
+    65600
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _init_weights(model: nn.Module) -> None:
+    """He (Kaiming) initialisation for convolutions, BN to the identity, as torchvision does."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,285 @@
+"""Staging datasets for a classroom: check a copy, install it safely, download it once.
+
+An instructor downloads the course's datasets once (``python -m course_utils
+fetch-data --to /media/usb/data``) and installs them on each laptop from that
+copy, without the internet (``fetch-data --from /media/usb/data``). This module
+does the work behind ``fetch-data`` and ``doctor``:
+
+* ``check_dataset`` says whether a dataset in a folder is *complete* (the full
+  official set), a *partial* sample (fine for smoke mode), *corrupt*, or *missing*.
+  It reads only file headers and checksums, so it takes a second, not a minute.
+* ``install_from`` copies datasets from a folder or a ``.zip``/``.tar.gz``
+  archive; ``download`` fetches them with torchvision (which checks MD5 sums).
+
+Both install *atomically*: files go to a temporary folder inside the
+destination, are checked there, and only then are renamed into place. A rename
+is all-or-nothing, so a broken archive or a pulled USB stick never leaves half
+a dataset behind.
+
+>>> check_dataset("mnist", Path("data"))  # doctest: +SKIP
+DatasetStatus(name='mnist', state='complete', detail='60,000 training + 10,000 test images')
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from torchvision.datasets import CIFAR10
+from torchvision.datasets.utils import check_integrity
+
+from course_utils.data import _FOLDER as FOLDER  # torchvision's folder of each dataset
+from course_utils.data import NAMES, DatasetCorruptError, DatasetNotFoundError, get_datasets
+
+__all__ = ["DatasetStatus", "Outcome", "FOLDER", "check_dataset", "find_layout",
+           "install_from", "download", "PARTIAL_ADVICE"]
+
+#: Images per split in the official MNIST and Fashion-MNIST (train, test).
+_IDX_SIZES = (60_000, 10_000)
+#: What to tell someone who has a partial sample, such as ../shared/data.
+PARTIAL_ADVICE = "partial sample: fine for smoke mode, download the full set for real runs"
+_ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """What ``check_dataset`` found: ``state`` is complete, partial, corrupt or missing."""
+
+    name: str
+    state: str
+    detail: str
+
+    @property
+    def usable(self) -> bool:
+        """True when notebooks can read it (complete, or a partial sample in smoke mode)."""
+        return self.state in ("complete", "partial")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``fetch-data`` did with one dataset: present, fetched or failed, and why."""
+
+    name: str
+    result: str
+    detail: str
+
+
+# ---------------------------------------------------------------------------
+# Checking a copy
+# ---------------------------------------------------------------------------
+
+def check_dataset(name: str, root: Path) -> DatasetStatus:
+    """Is dataset ``name`` in ``root`` (torchvision's layout) complete, partial, corrupt or missing?"""
+    folder = Path(root) / FOLDER[name]
+    if not folder.is_dir():
+        return DatasetStatus(name, "missing", f"no {FOLDER[name]}/ folder in {root}")
+    if name == "cifar10":
+        return _check_cifar10(folder)
+    return _check_idx(name, folder)
+
+
+def _check_idx(name: str, folder: Path) -> DatasetStatus:
+    """MNIST-style IDX files: the header's counts must match the file sizes and each other."""
+    counts = []
+    for split, full in zip(("train", "t10k"), _IDX_SIZES):
+        images = _idx_count(folder / "raw" / f"{split}-images-idx3-ubyte", magic=2051, item_bytes=28 * 28)
+        labels = _idx_count(folder / "raw" / f"{split}-labels-idx1-ubyte", magic=2049, item_bytes=1)
+        for problem in (images, labels):
+            if isinstance(problem, str):
+                return DatasetStatus(name, "corrupt", problem)
+        if images != labels:
+            return DatasetStatus(name, "corrupt", f"{split} split: {images:,} images but {labels:,} labels")
+        counts.append(images)
+    detail = f"{counts[0]:,} training + {counts[1]:,} test images"
+    if tuple(counts) == _IDX_SIZES:
+        return DatasetStatus(name, "complete", detail)
+    return DatasetStatus(name, "partial", f"{detail}; {PARTIAL_ADVICE}")
+
+
+def _idx_count(path: Path, *, magic: int, item_bytes: int) -> int | str:
+    """The number of items in an IDX file, or a sentence saying what is wrong with it."""
+    where = f"{path.parent.parent.name}/raw/{path.name}"
+    if not path.is_file():
+        return f"{where} is missing"
+    size = path.stat().st_size
+    header = 16 if magic == 2051 else 8
+    with open(path, "rb") as f:
+        head = f.read(header)
+    if len(head) < header or int.from_bytes(head[:4], "big") != magic:
+        return f"{where} is damaged: it does not start with an IDX header"
+    n = int.from_bytes(head[4:8], "big")
+    expected = header + n * item_bytes
+    if size != expected:
+        return f"{where} is damaged: its header promises {n:,} items ({expected:,} bytes) but it holds {size:,} bytes"
+    return n
+
+
+def _check_cifar10(folder: Path) -> DatasetStatus:
+    """CIFAR-10: the official MD5 sums, else every batch must unpickle with matching rows."""
+    files = [(f, md5) for f, md5 in CIFAR10.train_list + CIFAR10.test_list]
+    files.append((CIFAR10.meta["filename"], CIFAR10.meta["md5"]))
+    missing = [f for f, _ in files if not (folder / f).is_file()]
+    if missing:
+        return DatasetStatus("cifar10", "corrupt", f"{folder.name}/ lacks {', '.join(missing)}")
+    if all(check_integrity(str(folder / f), md5) for f, md5 in files):
+        return DatasetStatus("cifar10", "complete", "50,000 training + 10,000 test images (checksums match)")
+    rows = {}
+    for f, _ in files:
+        try:
+            with open(folder / f, "rb") as handle:
+                batch = pickle.load(handle, encoding="latin1")
+            if f == CIFAR10.meta["filename"]:
+                assert len(batch[CIFAR10.meta["key"]]) == 10, "not 10 class names"
+                continue
+            assert batch["data"].shape == (len(batch["labels"]), 3 * 32 * 32), "rows and labels disagree"
+            rows[f] = len(batch["labels"])
+        except Exception as err:  # truncated pickle, wrong keys, wrong shapes
+            return DatasetStatus("cifar10", "corrupt",
+                                 f"{folder.name}/{f} is damaged ({type(err).__name__}: {err})")
+    train = sum(n for f, n in rows.items() if f != "test_batch")
+    return DatasetStatus("cifar10", "partial", f"{train:,} training + {rows['test_batch']:,} test images "
+                         f"(checksums differ from the official files); {PARTIAL_ADVICE}")
+
+
+def find_layout(root: Path) -> Path | None:
+    """The folder holding torchvision's layout: ``root`` itself or one folder down."""
+    candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    for candidate in candidates:
+        if any((candidate / FOLDER[name]).is_dir() for name in NAMES):
+            return candidate
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Installing: from a staged copy, or downloaded
+# ---------------------------------------------------------------------------
+
+def install_from(source: Path, dest: Path, names: tuple[str, ...] = NAMES) -> list[Outcome]:
+    """Install ``names`` into ``dest`` from a staged folder or archive, checking every file first.
+
+    A dataset already complete in ``dest`` is left alone ("present"); a
+    corrupt or absent one in the copy is reported ("failed") and not installed.
+    An archive that cannot be unpacked installs nothing.
+    """
+    source, dest = Path(source).expanduser(), Path(dest).expanduser()
+    if not source.exists():
+        return [Outcome(n, "failed", f"{source} does not exist") for n in names]
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-data-", dir=dest) as tmp:
+        if source.is_file():
+            try:
+                _unpack(source, Path(tmp) / "unpacked")
+            except (ValueError, tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
+                why = f"{source.name} is not a readable archive ({type(err).__name__}: {err}); nothing was installed"
+                return [Outcome(n, "failed", why) for n in names]
+            layout = find_layout(Path(tmp) / "unpacked")
+        else:
+            layout = find_layout(source)
+        if layout is None:
+            looked = ", ".join(f"{FOLDER[n]}/" for n in names)
+            return [Outcome(n, "failed", f"{source} holds none of {looked} (at the top or one folder down)")
+                    for n in names]
+        outcomes = []
+        for name in names:
+            if _same_folder(layout / FOLDER[name], dest / FOLDER[name]):
+                status = check_dataset(name, dest)
+                result = "present" if status.usable else "failed"
+                outcomes.append(Outcome(name, result, f"{status.state}: {status.detail}"))
+            else:
+                outcomes.append(_install_one(name, layout, dest, Path(tmp), origin=f"from {source}"))
+        return outcomes
+
+
+def download(name: str, dest: Path) -> Outcome:
+    """Download ``name`` with torchvision (MD5-checked) into ``dest``, unless it is complete there."""
+    dest = Path(dest).expanduser()
+    before = check_dataset(name, dest)
+    if before.state == "complete":
+        return Outcome(name, "present", f"complete: {before.detail}")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-data-", dir=dest) as tmp:
+        try:
+            get_datasets(name, root=Path(tmp) / "download", download=True)
+        except (DatasetNotFoundError, DatasetCorruptError) as err:
+            cause = err.__cause__ or err
+            lines = [line.strip() for line in str(cause).splitlines() if line.strip()] or [""]
+            why = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+            return Outcome(name, "failed", f"download failed ({type(cause).__name__}: {why}); "
+                           "check the internet connection, or install from a staged copy with --from")
+        return _install_one(name, Path(tmp) / "download", dest, Path(tmp), origin="downloaded")
+
+
+def _install_one(name: str, layout: Path, dest: Path, tmp: Path, *, origin: str) -> Outcome:
+    """Copy one dataset folder into ``tmp``, check it there, then rename it into ``dest``."""
+    before = check_dataset(name, dest)
+    if before.state == "complete":
+        return Outcome(name, "present", f"complete: {before.detail}")
+    offered = check_dataset(name, layout)
+    if not offered.usable:
+        return Outcome(name, "failed", f"the copy {origin} is {offered.state}: {offered.detail}")
+    if before.state == "partial" and offered.state == "partial":
+        return Outcome(name, "present", f"partial: {before.detail}")
+    staged = tmp / "staged" / FOLDER[name]
+    if not _is_inside(layout, tmp):  # a folder on a stick: copy it next to its destination first
+        shutil.copytree(layout / FOLDER[name], staged, copy_function=shutil.copyfile)
+    else:
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(layout / FOLDER[name], staged)
+    _make_writable(staged)  # a read-only stick or archive must not give read-only data
+    copied = check_dataset(name, staged.parent)
+    if copied != offered:  # the copy changed on the way (a flaky drive)
+        return Outcome(name, "failed", f"the copied files do not check out ({copied.detail}); nothing was installed")
+    target, old = dest / FOLDER[name], tmp / "replaced" / FOLDER[name]
+    if target.exists():  # replace a partial or corrupt copy: move it aside, then swap
+        old.parent.mkdir(exist_ok=True)
+        os.replace(target, old)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if old.exists():
+            os.replace(old, target)  # put the previous copy back
+        raise
+    return Outcome(name, "fetched", f"{origin}, {offered.state}: {offered.detail}")
+
+
+def _unpack(archive: Path, out: Path) -> None:
+    """Unpack a .zip or .tar(.gz) archive into ``out``, refusing paths that leave it."""
+    if not archive.name.endswith(_ARCHIVES):
+        raise ValueError(f"expected a folder or a {', '.join(_ARCHIVES)} archive")
+    out.mkdir(parents=True)
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            bad = z.testzip()  # reads every member and checks its CRC
+            if bad is not None:
+                raise zipfile.BadZipFile(f"{bad} is damaged (CRC mismatch)")
+            z.extractall(out)  # zipfile strips absolute paths and '..'
+        return
+    with tarfile.open(archive) as t:
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12: refuses links and paths leaving `out`
+            t.extractall(out, filter="data")
+        else:
+            for member in t.getmembers():
+                if not (out / member.name).resolve().is_relative_to(out.resolve()) or member.islnk() or member.issym():
+                    raise ValueError(f"{member.name} would be written outside the destination")
+            t.extractall(out)
+
+
+def _make_writable(folder: Path) -> None:
+    """Give the owner write permission, so the copy can later be replaced or deleted."""
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    return a.exists() and b.exists() and a.resolve() == b.resolve()
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())

@@ -1,0 +1,388 @@
+"""The training loop: ``fit`` trains, ``evaluate`` measures, ``History`` remembers.
+
+One epoch of ``fit`` is the loop every tutorial writes::
+
+    for x, y in train_loader:
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+plus what a course needs around it: the device, mixed precision, a progress
+bar, per-epoch metrics, the best checkpoint, resuming after a disconnect,
+TensorBoard and a clear stop when the loss blows up.
+
+Metrics are summed *on the device* and read once per epoch: calling
+``loss.item()`` every batch forces the CPU to wait for the GPU each time.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from course_utils.checkpoint import load_checkpoint, restore_model, save_checkpoint
+from course_utils.config import get_device
+
+#: How often (in batches) the progress bar shows the running loss; also how
+#: often a non-finite loss is noticed. Each look costs one GPU-CPU sync.
+LOG_EVERY = 50
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a ``fit`` run, one list per column.
+
+    Accuracies are fractions (0.91, not 91). ``test_*`` hold ``nan`` when
+    ``fit`` had no test loader.
+
+    >>> h = fit(model, train_loader, test_loader, epochs=3)  # doctest: +SKIP
+    >>> h.test_acc[-1], h.best_epoch()  # doctest: +SKIP
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    examples_per_s: list[float] = field(default_factory=list)
+
+    def append(self, **row: float) -> None:
+        """Add one epoch's row; every column must be given."""
+        for name, values in asdict(self).items():
+            getattr(self, name).append(row[name])
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def best_epoch(self) -> int:
+        """The epoch with the highest test accuracy (train accuracy without a test set)."""
+        accs = self.test_acc if not all(math.isnan(a) for a in self.test_acc) else self.train_acc
+        return self.epoch[max(range(len(accs)), key=lambda i: accs[i])]
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists, for ``json.dump`` or ``pandas.DataFrame(history.to_dict())``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, columns: dict[str, list]) -> "History":
+        return cls(**{k: list(v) for k, v in columns.items()})
+
+    def __str__(self) -> str:
+        lines = ["epoch  train loss  train acc  test loss  test acc  seconds  examples/s"]
+        for i in range(len(self)):
+            lines.append(
+                f"{self.epoch[i]:>5}  {self.train_loss[i]:>10.4f}  {self.train_acc[i]:>9.2%}  "
+                f"{self.test_loss[i]:>9.4f}  {self.test_acc[i]:>8.2%}  {self.seconds[i]:>7.1f}  "
+                f"{self.examples_per_s[i]:>10,.0f}"
+            )
+        return "\n".join(lines)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    test_loader: Iterable | None = None,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float | None = None,
+    loss_fn: nn.Module | None = None,
+    scheduler: Any | None = None,
+    scheduler_interval: str = "epoch",
+    device: str | torch.device | None = None,
+    amp: bool | str = "auto",
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    log_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs and return its ``History``.
+
+    Args:
+        model: any ``nn.Module`` that maps a batch of images to class logits.
+        train_loader, test_loader: iterables of ``(images, labels)`` batches.
+        epochs: the total number of epochs, counting those a resumed run already did.
+        optimizer: defaults to ``Adam(model.parameters(), lr=lr or 1e-3)``.
+        lr: the learning rate of the default optimizer (give it or ``optimizer``, not both).
+        loss_fn: defaults to ``nn.CrossEntropyLoss()``.
+        scheduler: a ``torch.optim.lr_scheduler`` object, stepped once per epoch,
+            or once per batch with ``scheduler_interval="batch"`` (``OneCycleLR``).
+        device: defaults to ``get_device()`` (CUDA, then MPS, then CPU).
+        amp: mixed precision. ``"auto"`` uses bfloat16 on GPUs that support it,
+            float16 with a gradient scaler on older GPUs, and nothing on the CPU;
+            ``False`` turns it off, ``"bf16"``/``"fp16"`` force one.
+        checkpoint: a file path. After every epoch the training state is saved
+            there (atomically), together with the weights of the best epoch so far
+            (highest test accuracy). Load them with ``load_weights(model, path)``.
+        resume: continue from ``checkpoint`` after its last completed epoch, so
+            re-running the same cell after a disconnect picks up where it stopped.
+        log_dir: write TensorBoard scalars (loss, accuracy, learning rate) per epoch.
+        progress: show tqdm progress bars and one summary line per epoch.
+
+    >>> history = fit(MnistResNet(), train_loader, test_loader, epochs=3, lr=1e-3)  # doctest: +SKIP
+    """
+    if optimizer is not None and lr is not None:
+        raise ValueError("Give either optimizer= or lr= (for the default Adam), not both.")
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', not {scheduler_interval!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH: the file to resume from.")
+    device = torch.device(device) if device is not None else get_device()
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3 if lr is None else lr)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    amp_dtype = autocast_dtype(device, amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+    history, start, best_acc, best_model = History(), 1, -math.inf, None
+    if resume and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint)
+        restore_model(model, state["model"], checkpoint)
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], train_loader)
+        history = History.from_dict(state["history"])
+        start, best_acc, best_model = state["epoch"] + 1, state["best_accuracy"], state["best_model"]
+        _say(progress, f"Resuming from {checkpoint}: {state['epoch']} epoch(s) done, "
+                       f"best accuracy so far {best_acc:.2%}.")
+    elif resume:
+        _say(progress, f"No checkpoint at {checkpoint} yet: starting from epoch 1.")
+
+    writer = _summary_writer(log_dir)
+    try:
+        for epoch in range(start, epochs + 1):
+            t0 = time.perf_counter()
+            train = _train_one_epoch(model, train_loader, optimizer, loss_fn, device, amp_dtype,
+                                     scaler, scheduler if scheduler_interval == "batch" else None,
+                                     epoch, epochs, progress)
+            seconds = time.perf_counter() - t0
+            test = (evaluate(model, test_loader, device=device, loss_fn=loss_fn, amp=amp)
+                    if test_loader is not None else {"loss": math.nan, "accuracy": math.nan})
+            lr_now = optimizer.param_groups[0]["lr"]
+            if scheduler is not None and scheduler_interval == "epoch":
+                scheduler.step()
+            history.append(epoch=epoch, train_loss=train["loss"], train_acc=train["accuracy"],
+                           test_loss=test["loss"], test_acc=test["accuracy"], lr=lr_now,
+                           seconds=seconds, examples_per_s=train["n"] / seconds)
+            _say(progress, _epoch_line(history, epochs))
+            _log_scalars(writer, history)
+
+            score = train["accuracy"] if test_loader is None else test["accuracy"]
+            if score > best_acc:
+                best_acc, best_model = score, _cpu_state(model)
+            if checkpoint is not None:
+                save_checkpoint({
+                    "epoch": epoch, "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "scaler": scaler.state_dict(), "rng": _get_rng_state(train_loader),
+                    "history": history.to_dict(), "best_accuracy": best_acc, "best_model": best_model,
+                }, checkpoint)
+    finally:
+        if writer is not None:
+            writer.close()
+    return history
+
+
+def _train_one_epoch(model, loader, optimizer, loss_fn, device, amp_dtype, scaler, batch_scheduler,
+                     epoch, epochs, progress) -> dict[str, float]:
+    """One pass over ``loader``; returns mean loss, accuracy and example count."""
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite batch
+    n = 0
+    bar = _progress_bar(loader, progress, f"epoch {epoch}/{epochs}")
+    for i, (x, y) in enumerate(bar):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, amp_dtype):
+            logits = model(x)
+            loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+
+        loss = loss.detach().float()
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), i, first_bad)
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        n += len(y)
+        if (i + 1) % LOG_EVERY == 0:
+            _check_finite(first_bad, epoch)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{(loss_sum / n).item():.4f}")
+    _check_finite(first_bad, epoch)
+    if n == 0:
+        raise ValueError("The training loader yielded no batches: is the dataset (or subset) empty?")
+    return {"loss": (loss_sum / n).item(), "accuracy": correct.item() / n, "n": n}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device | None = None,
+             loss_fn: nn.Module | None = None, amp: bool | str = "auto") -> dict[str, float]:
+    """Mean loss and accuracy (a fraction) of ``model`` over ``loader``, in eval mode.
+
+    >>> evaluate(model, test_loader)  # doctest: +SKIP
+    {'loss': 0.31, 'accuracy': 0.912, 'n': 10000}
+    """
+    device = torch.device(device) if device is not None else _model_device(model)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    amp_dtype = autocast_dtype(device, amp)
+    was_training = model.training
+    model.to(device).eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    n = 0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, amp_dtype):
+            logits = model(x)
+        loss_sum += loss_fn(logits.float(), y) * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        n += len(y)
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("The loader yielded no batches: is the dataset (or subset) empty?")
+    return {"loss": (loss_sum / n).item(), "accuracy": correct.item() / n, "n": n}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable, *, device: str | torch.device | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """All labels and predicted classes of ``loader``, as two CPU tensors.
+
+    Feed them to ``plot_confusion_matrix`` or compare them per class.
+
+    >>> y_true, y_pred = predict(model, test_loader)  # doctest: +SKIP
+    """
+    device = torch.device(device) if device is not None else _model_device(model)
+    was_training = model.training
+    model.to(device).eval()
+    ys, preds = [], []
+    for x, y in loader:
+        preds.append(model(x.to(device)).argmax(1).cpu())
+        ys.append(y)
+    model.train(was_training)
+    return torch.cat(ys), torch.cat(preds)
+
+
+def autocast_dtype(device: torch.device, amp: bool | str = "auto") -> torch.dtype | None:
+    """The mixed-precision dtype for ``device``: bf16, fp16 or ``None`` (full float32).
+
+    bfloat16 has float32's range, so it needs no gradient scaling; GPUs older
+    than NVIDIA's Ampere (a Colab T4, say) lack it and use float16 instead.
+    The CPU and MPS train in float32 by default.
+    """
+    if amp is False or amp is None:
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if amp not in ("auto", True):
+        raise ValueError(f"amp must be 'auto', True, False, 'bf16' or 'fp16', not {amp!r}")
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` for ``dtype``, or a do-nothing context when it is ``None``."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:
+    batch = int(first_bad.item())
+    if batch >= 0:
+        raise TrainingDivergedError(
+            f"The loss became NaN or infinite in epoch {epoch}, batch {batch + 1}. "
+            "The learning rate is probably too high: try one 3-10x lower "
+            "(or check the inputs for NaNs)."
+        )
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else get_device()
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _get_rng_state(loader: Any) -> dict[str, Any]:
+    """Random states that decide the next epoch: shuffling, augmentation, dropout."""
+    gen = getattr(loader, "generator", None)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loader": gen.get_state() if gen is not None else None,
+    }
+
+
+def _set_rng_state(state: dict[str, Any], loader: Any) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    gen = getattr(loader, "generator", None)
+    if gen is not None and state["loader"] is not None:
+        gen.set_state(state["loader"])
+
+
+def _progress_bar(loader: Iterable, enabled: bool, desc: str):
+    if not enabled:
+        return loader
+    from tqdm.auto import tqdm
+    return tqdm(loader, desc=desc, leave=False, unit="batch")
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        from tqdm.auto import tqdm
+        tqdm.write(message)
+
+
+def _epoch_line(h: History, epochs: int) -> str:
+    line = (f"epoch {h.epoch[-1]}/{epochs}  train loss {h.train_loss[-1]:.4f} "
+            f"acc {h.train_acc[-1]:.2%}")
+    if not math.isnan(h.test_acc[-1]):
+        line += f"  test loss {h.test_loss[-1]:.4f} acc {h.test_acc[-1]:.2%}"
+    return line + f"  {h.seconds[-1]:.1f} s  {h.examples_per_s[-1]:,.0f} examples/s"
+
+
+def _summary_writer(log_dir: str | os.PathLike | None):
+    if log_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def _log_scalars(writer, h: History) -> None:
+    if writer is None:
+        return
+    e = h.epoch[-1]
+    writer.add_scalar("loss/train", h.train_loss[-1], e)
+    writer.add_scalar("accuracy/train", h.train_acc[-1], e)
+    if not math.isnan(h.test_acc[-1]):
+        writer.add_scalar("loss/test", h.test_loss[-1], e)
+        writer.add_scalar("accuracy/test", h.test_acc[-1], e)
+    writer.add_scalar("lr", h.lr[-1], e)
+    writer.flush()

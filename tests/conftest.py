@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests that need real data read COURSE_DATA_DIR (CI points it at ../shared/data)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course_utils.config import data_dir
+
+EXPECTED = {
+    "mnist": "MNIST/raw/train-images-idx3-ubyte",
+    "fashion_mnist": "FashionMNIST/raw/train-images-idx3-ubyte",
+    "cifar10": "cifar-10-batches-py/data_batch_1",
+}
+
+
+def require_data(name: str) -> Path:
+    """The data folder, or skip the test with the reason when the dataset is not staged."""
+    root = data_dir()
+    if not (root / EXPECTED[name]).is_file():
+        pytest.skip(f"{name} is not staged in {root} (expected {EXPECTED[name]}): point "
+                    "COURSE_DATA_DIR at a folder holding it, e.g. COURSE_DATA_DIR=../shared/data")
+    return root
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    return require_data("mnist")
+
+
+@pytest.fixture
+def cifar_root() -> Path:
+    return require_data("cifar10")
+
+
+@pytest.fixture
+def fashion_root() -> Path:
+    return require_data("fashion_mnist")
+
+
+@pytest.fixture(autouse=True)
+def _no_smoke(monkeypatch):
+    """Tests choose their own sizes; a COURSE_SMOKE in the caller's shell must not shrink them."""
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)

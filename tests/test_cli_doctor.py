@@ -1,0 +1,207 @@
+"""``python -m course_utils doctor`` on a healthy machine and on broken ones.
+
+Broken machines are made for real: a PATH without ``dot``, an empty data
+folder, a damaged copy of the real sample data in tmp_path.
+"""
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import sys
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils.cli import main
+from course_utils.commands import doctor
+from course_utils.config import REPO_ROOT
+from course_utils.staging import FOLDER
+
+
+@pytest.fixture
+def sample(mnist_root, fashion_root, cifar_root) -> Path:
+    """The real sample data folder holding all three datasets (skips when absent)."""
+    return mnist_root
+
+
+@pytest.fixture
+def needs_dot():
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed here (apt-get install graphviz)")
+
+
+def run_doctor(capsys, *args: str) -> tuple[int, str]:
+    status = main(["doctor", *args])
+    return status, capsys.readouterr().out
+
+
+def line_with(out: str, text: str) -> str:
+    return next(line for line in out.splitlines() if text in line)
+
+
+def fix_after(out: str, text: str) -> str:
+    lines = out.splitlines()
+    i = next(i for i, line in enumerate(lines) if text in line)
+    assert lines[i + 1].strip().startswith("fix:"), f"no fix line after {lines[i]!r}"
+    return lines[i + 1].strip()
+
+
+def test_healthy_machine_passes_and_says_what_it_found(sample, needs_dot, capsys):
+    status, out = run_doctor(capsys, "--data", str(sample))
+    assert status == 0, out
+    assert "All is well" in out and "FAIL" not in out
+    assert line_with(out, "Python").lstrip().startswith("ok")
+    assert "torch " in out and "torchvision " in out
+    assert line_with(out, "Graphviz").lstrip().startswith("ok")
+    assert line_with(out, "packages the notebooks use import").lstrip().startswith("ok")
+    for name in ("mnist", "fashion_mnist", "cifar10"):
+        line = line_with(out, f"{name}:")
+        assert line.lstrip().startswith("warn")
+        assert "partial sample: fine for smoke mode, download the full set for real runs" in line
+        assert fix_after(out, f"{name}:") == f"fix: python -m course_utils fetch-data {name}"
+    if not torch.cuda.is_available():
+        assert "CPU only" in out and "smoke mode" in out and "GFLOP/s" in out
+
+
+def test_entry_point_exit_status_is_zero_when_all_is_well(sample, needs_dot):
+    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--data", str(sample)],
+                            capture_output=True, text=True, timeout=180, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All is well" in result.stdout
+
+
+def test_full_datasets_are_reported_complete(tmp_path, capsys):
+    for name in ("mnist", "fashion_mnist"):  # full-size headers, sparse all-zero files
+        raw = tmp_path / FOLDER[name] / "raw"
+        raw.mkdir(parents=True)
+        for split, n in (("train", 60_000), ("t10k", 10_000)):
+            with open(raw / f"{split}-images-idx3-ubyte", "wb") as f:
+                f.write(struct.pack(">4i", 2051, n, 28, 28))
+                f.truncate(16 + n * 784)
+            with open(raw / f"{split}-labels-idx1-ubyte", "wb") as f:
+                f.write(struct.pack(">2i", 2049, n))
+                f.truncate(8 + n)
+    status, out = run_doctor(capsys, "--data", str(tmp_path))
+    for name in ("mnist", "fashion_mnist"):
+        assert line_with(out, f"{name}:").split() [:3] == ["ok", f"{name}:", "complete,"]
+        assert "60,000 training + 10,000 test images" in line_with(out, f"{name}:")
+
+
+def test_missing_dot_fails_with_the_install_command(sample, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot, no nvidia-smi
+    status, out = run_doctor(capsys, "--data", str(sample))
+    assert status == 1
+    assert line_with(out, "Graphviz").lstrip().startswith("FAIL")
+    assert "`dot` is not on the PATH" in out
+    assert fix_after(out, "Graphviz") in ("fix: sudo apt-get install graphviz", "fix: brew install graphviz",
+                                         "fix: conda install -c conda-forge graphviz",
+                                         "fix: winget install graphviz   (then open a new terminal)")
+    assert "1 problem(s)" in out
+
+
+def test_empty_data_folder_fails_with_fetch_data_for_each_dataset(tmp_path, capsys):
+    status, out = run_doctor(capsys, "--data", str(tmp_path))
+    assert status == 1
+    for name, folder in FOLDER.items():
+        assert line_with(out, f"{name}:").lstrip().startswith("FAIL")
+        assert f"missing: no {folder}/ folder" in out
+        assert fix_after(out, f"{name}:").startswith(f"fix: python -m course_utils fetch-data {name}")
+    assert "--from /path/to/staged/copy" in out
+
+
+def test_data_folder_that_does_not_exist_fails(tmp_path, capsys):
+    status, out = run_doctor(capsys, "--data", str(tmp_path / "nowhere"))
+    assert status == 1 and "does not exist" in line_with(out, "data folder")
+    assert fix_after(out, "data folder").startswith("fix: python -m course_utils fetch-data")
+
+
+def test_corrupt_dataset_files_fail_and_say_which_file(sample, tmp_path, capsys):
+    data = tmp_path / "data"
+    for name in FOLDER:
+        shutil.copytree(sample / FOLDER[name], data / FOLDER[name])
+    images = data / "MNIST/raw/train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1_000_000])  # a download cut short
+    with open(data / "cifar-10-batches-py/data_batch_2", "r+b") as f:
+        f.truncate(10_000)
+    status, out = run_doctor(capsys, "--data", str(data))
+    assert status == 1
+    mnist = line_with(out, "mnist:")
+    assert mnist.lstrip().startswith("FAIL") and "corrupt" in mnist
+    assert "MNIST/raw/train-images-idx3-ubyte is damaged: its header promises 3,000 items" in mnist
+    assert "cifar-10-batches-py/data_batch_2 is damaged" in line_with(out, "cifar10:")
+    assert line_with(out, "fashion_mnist:").lstrip().startswith("warn")
+    assert fix_after(out, "mnist:").startswith("fix: python -m course_utils fetch-data mnist")
+    assert "2 problem(s)" in out
+
+
+def test_package_that_does_not_import_fails_with_pip_command(sample, monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "PACKAGES", doctor.PACKAGES + ["no_such_package_for_the_course"])
+    status, out = run_doctor(capsys, "--data", str(sample))
+    assert status == 1
+    assert "package no_such_package_for_the_course does not import (ModuleNotFoundError" in out
+    assert fix_after(out, "no_such_package") == "fix: python -m pip install no_such_package_for_the_course"
+
+
+def test_nearly_full_disk_fails(sample, monkeypatch, capsys):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: usage(10**11, 10**11 - 2 * 10**8, 2 * 10**8))
+    status, out = run_doctor(capsys, "--data", str(sample))
+    assert status == 1 and line_with(out, "disk:").lstrip().startswith("FAIL")
+    assert "0.2 GB free" in out and "COURSE_DATA_DIR" in fix_after(out, "disk:")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_a_missing_gpu_fails_and_says_to_unset_course_device(sample, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    status, out = run_doctor(capsys, "--data", str(sample))
+    assert status == 1 and "PyTorch sees no CUDA GPU" in line_with(out, "device:")
+    assert fix_after(out, "device:") == "fix: unset COURSE_DEVICE"
+
+
+def test_gpu_speed_verdict_against_a_t4_class_threshold():
+    fast = doctor.speed_verdict("NVIDIA A100, 40 GiB", 180.0, "bfloat16")
+    slow = doctor.speed_verdict("NVIDIA GeForce GTX 1050, 2 GiB", 1.8, "float16")
+    assert fast.status == "ok" and "fast enough for the notebooks' default settings" in fast.what
+    assert slow.status == "warn" and 'RUN = "short"' in slow.what and "slower than a Colab T4" in slow.what
+
+
+def test_cuda_gpu_is_named_and_timed_in_the_dtype_training_uses(monkeypatch):
+    import course_utils.train
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(doctor, "get_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: SimpleNamespace(name="Tesla T4", total_memory=15 * 2**30))
+    monkeypatch.setattr(course_utils.train, "autocast_dtype", lambda device: torch.float16)
+    timed = []
+    monkeypatch.setattr(doctor, "matmul_tflops", lambda device, dtype: timed.append(dtype) or 22.0)
+    check = doctor.check_device()
+    assert timed == [torch.float16]
+    assert check.status == "ok" and check.what.startswith("device: Tesla T4, 15 GiB, 22.0 TFLOP/s (float16")
+
+
+def test_matmul_benchmark_measures_a_plausible_speed_quickly():
+    tflops = doctor.matmul_tflops(torch.device("cpu"), torch.float32, seconds=0.05)
+    assert 1e-4 < tflops < 100  # 0.1 GFLOP/s to 100 TFLOP/s
+
+
+def test_notebook_imports_finds_third_party_modules_and_skips_magics(tmp_path):
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%pip install -q foo\nimport os, numpy as np\n"
+                                          "from matplotlib import pyplot\nfrom course_utils import pick\n"
+                                          "from . import relative"),
+                nbformat.v4.new_code_cell("this is not python(")]
+    nbformat.write(nb, tmp_path / "01_x.ipynb")
+    assert doctor.notebook_imports(tmp_path) == ["numpy", "matplotlib"]
+
+
+def test_every_command_has_help(capsys):
+    for command in ("doctor", "fetch-data", "student-copy", "train"):
+        with pytest.raises(SystemExit) as exit:
+            main([command, "--help"])
+        assert exit.value.code == 0
+        assert f"usage: python -m course_utils {command}" in capsys.readouterr().out

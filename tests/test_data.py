@@ -1,0 +1,386 @@
+"""Tests for course_utils.data: datasets, loaders, smoke mode and the offline errors.
+
+Tests that read real images use the samples in ../shared/data (COURSE_DATA_DIR);
+the error tests build broken copies in tmp_path. No test touches the network:
+the download tests replace torchvision's download function with one that fails.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision.datasets.utils
+from torchvision import transforms
+
+from course_utils import config, data
+from course_utils.data import (
+    CLASSES, IMAGE_SIZE, IN_CHANNELS, MEAN, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE, STD,
+    DatasetCorruptError, DatasetNotFoundError, denormalize, get_datasets, get_loaders,
+    get_transforms, load_tensors,
+)
+
+SAMPLE_FILE = {
+    "mnist": "MNIST/raw/train-images-idx3-ubyte",
+    "fashion_mnist": "FashionMNIST/raw/train-images-idx3-ubyte",
+    "cifar10": "cifar-10-batches-py/data_batch_1",
+}
+SAMPLE_SIZES = {"mnist": (3000, 1000), "fashion_mnist": (1003, 200), "cifar10": (5085, 200)}
+
+
+def staged(name: str) -> Path:
+    """The shared sample folder holding ``name``, or skip the test with the reason."""
+    if not os.environ.get("COURSE_DATA_DIR"):
+        pytest.skip("COURSE_DATA_DIR not set: the real data samples in ../shared/data are needed")
+    root = config.data_dir()
+    if not (root / SAMPLE_FILE[name]).is_file():
+        pytest.skip(f"{root} lacks {SAMPLE_FILE[name]}: the real data samples in "
+                    "../shared/data are needed (COURSE_DATA_DIR=../shared/data)")
+    return root
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    return staged("mnist")
+
+
+@pytest.fixture
+def fashion_dir() -> Path:
+    return staged("fashion_mnist")
+
+
+@pytest.fixture
+def cifar_dir() -> Path:
+    return staged("cifar10")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Make every download fail as it does without a network; records the attempts."""
+    attempts = []
+
+    def no_network(url, *args, **kwargs):
+        attempts.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return attempts
+
+
+def copy_cifar(cifar_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the CIFAR-10 sample that a test may damage."""
+    shutil.copytree(cifar_dir / "cifar-10-batches-py", tmp_path / "cifar-10-batches-py")
+    return tmp_path
+
+
+# --- constants -------------------------------------------------------------------
+
+def test_classes_means_and_stds_agree_with_each_dataset():
+    assert set(CLASSES) == set(MEAN) == set(STD) == set(IN_CHANNELS) == set(data.NAMES)
+    for name in data.NAMES:
+        assert len(CLASSES[name]) == 10
+        assert len(MEAN[name]) == len(STD[name]) == IN_CHANNELS[name]
+    assert CLASSES["mnist"][7] == "7"
+    assert CLASSES["fashion_mnist"][9] == "Ankle boot"
+    assert CLASSES["cifar10"][3] == "cat"
+
+
+def test_data_dir_is_reexported_from_config(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert data.data_dir() == tmp_path.resolve()
+
+
+def test_unknown_dataset_name_raises_value_error_listing_valid_names():
+    with pytest.raises(ValueError, match="'mnist', 'fashion_mnist', 'cifar10'"):
+        get_datasets("imagenet", download=False)
+
+
+# --- the real samples --------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_real_samples_have_their_documented_lengths(name):
+    root = staged(name)
+    train, test = get_datasets(name, root=root, download=False, allow_partial=True)
+    assert (len(train), len(test)) == SAMPLE_SIZES[name]
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_batches_are_normalised_float_images_of_the_right_shape(name):
+    root = staged(name)
+    train_loader, _ = get_loaders(name, batch_size=256, root=root, download=False,
+                                  allow_partial=True, num_workers=0)
+    images, labels = next(iter(train_loader))
+    c, s = IN_CHANNELS[name], IMAGE_SIZE[name]
+    assert images.shape == (256, c, s, s) and images.dtype == torch.float32
+    assert labels.shape == (256,) and labels.dtype == torch.int64
+    assert 0 <= labels.min() and labels.max() <= 9
+    per_channel_mean = images.mean(dim=(0, 2, 3))
+    per_channel_std = images.std(dim=(0, 2, 3))
+    assert per_channel_mean.abs().max() < 0.15, per_channel_mean
+    assert ((per_channel_std - 1).abs() < 0.15).all(), per_channel_std
+
+
+def test_resize_96_gives_fashion_mnist_images_of_1x96x96(fashion_dir):
+    train, test = get_datasets("fashion_mnist", root=fashion_dir, resize=96, download=False)
+    assert train[0][0].shape == (1, 96, 96)
+    assert test[0][0].shape == (1, 96, 96)
+
+
+def test_augment_changes_train_images_between_reads_but_not_test_images_or_labels(cifar_dir):
+    plain_train, _ = get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+    train, test = get_datasets("cifar10", root=cifar_dir, augment=True, download=False,
+                               allow_partial=True)
+    torch.manual_seed(0)
+    changed = [not torch.equal(train[i][0], train[i][0]) for i in range(8)]
+    assert sum(changed) >= 6, "random crops and flips should change most re-reads"
+    assert all(torch.equal(test[i][0], test[i][0]) for i in range(8))
+    assert [train[i][1] for i in range(8)] == [plain_train[i][1] for i in range(8)]
+
+
+@pytest.mark.parametrize("name,flips", [("mnist", False), ("fashion_mnist", True), ("cifar10", True)])
+def test_augment_crops_with_one_eighth_padding_and_flips_only_where_mirrors_keep_the_class(name, flips):
+    steps = get_transforms(name, train=True, augment=True).transforms
+    kinds = [type(step) for step in steps]
+    crop = next(step for step in steps if isinstance(step, transforms.RandomCrop))
+    assert crop.padding == IMAGE_SIZE[name] // 8
+    assert (transforms.RandomHorizontalFlip in kinds) is flips
+    test_kinds = [type(s) for s in get_transforms(name, train=False, augment=True).transforms]
+    assert test_kinds == [transforms.ToTensor, transforms.Normalize]
+
+
+def test_mnist_training_set_with_augment_uses_crop_but_no_flip(mnist_dir):
+    train, test = get_datasets("mnist", root=mnist_dir, augment=True, download=False)
+    kinds = [type(step) for step in train.transform.transforms]
+    assert transforms.RandomCrop in kinds and transforms.RandomHorizontalFlip not in kinds
+    assert transforms.RandomCrop not in [type(step) for step in test.transform.transforms]
+
+
+def test_resize_and_augment_crop_at_the_new_size():
+    steps = get_transforms("fashion_mnist", train=True, resize=96, augment=True).transforms
+    crop = next(step for step in steps if isinstance(step, transforms.RandomCrop))
+    assert isinstance(steps[0], transforms.Resize)
+    assert crop.size == (96, 96) and crop.padding == 12
+
+
+# --- loaders -----------------------------------------------------------------------
+
+def first_labels(loader) -> list[int]:
+    return next(iter(loader))[1].tolist()
+
+
+def test_same_seed_gives_the_same_batch_order_and_another_seed_a_different_one(mnist_dir):
+    def loader(seed):
+        return get_loaders("mnist", batch_size=64, root=mnist_dir, subset=512, num_workers=0,
+                           download=False, seed=seed)[0]
+    assert first_labels(loader(0)) == first_labels(loader(0))
+    assert first_labels(loader(0)) != first_labels(loader(1))
+
+
+def test_train_loader_is_shuffled_and_test_loader_keeps_file_order(mnist_dir):
+    train_loader, test_loader = get_loaders("mnist", batch_size=64, root=mnist_dir,
+                                            num_workers=0, download=False)
+    train_targets = train_loader.dataset.targets[:64].tolist()
+    test_targets = test_loader.dataset.targets[:64].tolist()
+    assert first_labels(train_loader) != train_targets
+    assert first_labels(test_loader) == test_targets
+
+
+def test_subset_keeps_the_first_n_examples_of_each_split(mnist_dir):
+    train_loader, test_loader = get_loaders("mnist", batch_size=50, root=mnist_dir, subset=100,
+                                            num_workers=0, download=False)
+    assert len(train_loader.dataset) == len(test_loader.dataset) == 100
+    assert list(train_loader.dataset.indices) == list(range(100))
+    _, full_test = get_datasets("mnist", root=mnist_dir, download=False)
+    assert first_labels(test_loader) == full_test.targets[:50].tolist()
+
+
+def test_subset_must_be_positive(mnist_dir):
+    with pytest.raises(ValueError, match="subset"):
+        get_loaders("mnist", root=mnist_dir, subset=0, download=False)
+
+
+def test_pin_memory_only_with_cuda_and_persistent_workers_only_with_workers(mnist_dir, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    train_loader, _ = get_loaders("mnist", root=mnist_dir, subset=64, num_workers=0, download=False)
+    assert not train_loader.pin_memory and not train_loader.persistent_workers
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, subset=64, num_workers=2,
+                                            download=False)
+    assert train_loader.pin_memory and train_loader.persistent_workers
+    assert test_loader.num_workers == 2
+
+
+@pytest.mark.parametrize("cores,workers", [(1, 0), (2, 0), (3, 2), (8, 4), (64, 4)])
+def test_default_num_workers_is_zero_on_small_machines_else_up_to_four(monkeypatch, cores, workers):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert data.default_num_workers() == workers
+
+
+# --- smoke mode --------------------------------------------------------------------
+
+def test_smoke_mode_caps_both_splits_and_prints_one_notice(mnist_dir, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, num_workers=0, download=False)
+    assert len(train_loader.dataset) == SMOKE_TRAIN_SIZE == 512
+    assert len(test_loader.dataset) == SMOKE_TEST_SIZE == 256
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ["Smoke mode (COURSE_SMOKE=1): using the first 512 training and 256 "
+                     "test images of mnist."]
+
+
+def test_smoke_mode_keeps_a_smaller_explicit_subset(mnist_dir, monkeypatch):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, subset=100, num_workers=0,
+                                            download=False)
+    assert len(train_loader.dataset) == len(test_loader.dataset) == 100
+
+
+def test_no_notice_and_full_sizes_outside_smoke_mode(mnist_dir, capsys):
+    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, num_workers=0, download=False)
+    assert (len(train_loader.dataset), len(test_loader.dataset)) == (3000, 1000)
+    assert capsys.readouterr().out == ""
+
+
+def test_smoke_mode_reads_the_partial_cifar_copy_from_course_data_dir(cifar_dir, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    train_loader, test_loader = get_loaders("cifar10", batch_size=64, num_workers=0, download=False)
+    assert len(train_loader.dataset) == 512 and len(test_loader.dataset) == 200
+    assert next(iter(train_loader))[0].shape == (64, 3, 32, 32)
+    out = capsys.readouterr().out
+    assert "partial copy of CIFAR-10" in out and "5,085 training" in out
+    assert "first 512 training and 200 test images of cifar10" in out
+
+
+# --- missing, offline, partial and damaged data ------------------------------------
+
+@pytest.mark.parametrize("name,expected", [
+    ("mnist", "MNIST/raw/train-images-idx3-ubyte"),
+    ("fashion_mnist", "FashionMNIST/raw/t10k-labels-idx1-ubyte"),
+    ("cifar10", "cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta"),
+])
+def test_missing_dataset_without_download_names_folder_files_and_how_to_stage(tmp_path, name, expected):
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_datasets(name, root=tmp_path, download=False)
+    message = str(info.value)
+    assert isinstance(info.value, FileNotFoundError)
+    assert str(tmp_path) in message and expected in message
+    assert "COURSE_DATA_DIR" in message and "download=True" in message
+    assert f"python -m course_utils fetch-data {name}" in message
+
+
+def test_missing_dataset_default_root_is_course_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetNotFoundError, match=str(tmp_path.resolve())):
+        get_loaders("mnist", download=False)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_download_failing_offline_gives_the_same_clear_error(tmp_path, offline, name):
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_datasets(name, root=tmp_path, download=True)
+    assert offline, "torchvision's download should have been tried"
+    message = str(info.value)
+    assert str(tmp_path) in message and "COURSE_DATA_DIR" in message
+    assert "downloading failed" in message
+    assert info.value.__cause__ is not None
+
+
+def test_missing_cifar_batch_is_named_in_the_error(cifar_dir, tmp_path):
+    root = copy_cifar(cifar_dir, tmp_path)
+    (root / "cifar-10-batches-py" / "data_batch_5").unlink()
+    with pytest.raises(DatasetNotFoundError, match="missing: cifar-10-batches-py/data_batch_5"):
+        get_datasets("cifar10", root=root, download=False, allow_partial=True)
+
+
+def test_present_files_are_never_downloaded_again(mnist_dir, offline):
+    train, _ = get_datasets("mnist", root=mnist_dir, download=True)
+    assert len(train) == 3000 and offline == []
+
+
+def test_partial_cifar_copy_without_allow_partial_says_incomplete_or_corrupt(cifar_dir):
+    with pytest.raises(DatasetCorruptError) as info:
+        get_datasets("cifar10", root=cifar_dir, download=False)
+    message = str(info.value)
+    assert "incomplete or corrupt" in message and "allow_partial=True" in message
+    assert str(cifar_dir / "cifar-10-batches-py") in message and "Delete" in message
+
+
+def test_partial_cifar_copy_offline_with_download_gives_the_corrupt_message_not_a_network_error(
+        cifar_dir, offline):
+    with pytest.raises(DatasetCorruptError, match="incomplete or corrupt"):
+        get_datasets("cifar10", root=cifar_dir, download=True)
+    assert offline == [], "a partial copy must not trigger a download"
+
+
+def test_partial_cifar_copy_with_allow_partial_prints_one_notice(cifar_dir, capsys):
+    get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    assert "partial copy of CIFAR-10" in lines[0] and "5,085 training" in lines[0]
+    assert "checksums not checked" in lines[0]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_cifar_batch_gives_a_clear_error_not_an_unpickling_traceback(cifar_dir, tmp_path, damage):
+    root = copy_cifar(cifar_dir, tmp_path)
+    batch = root / "cifar-10-batches-py" / "data_batch_3"
+    if damage == "garbage":
+        batch.write_bytes(b"this is not a pickle" * 100)
+    else:
+        batch.write_bytes(batch.read_bytes()[:5000])
+    with pytest.raises(DatasetCorruptError) as info:
+        get_datasets("cifar10", root=root, download=False, allow_partial=True)
+    message = str(info.value)
+    assert str(root / "cifar-10-batches-py") in message and "incomplete or corrupt" in message
+    assert info.value.__cause__ is not None
+    with pytest.raises(DatasetCorruptError, match="incomplete or corrupt"):
+        get_datasets("cifar10", root=root, download=False)
+
+
+def test_truncated_mnist_file_gives_a_clear_error(mnist_dir, tmp_path):
+    shutil.copytree(mnist_dir / "MNIST", tmp_path / "MNIST")
+    images = tmp_path / "MNIST/raw/train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    with pytest.raises(DatasetCorruptError, match="incomplete or corrupt"):
+        get_datasets("mnist", root=tmp_path, download=False)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_denormalize_undoes_normalize_and_clamps_to_unit_range(name):
+    images = torch.rand(4, IN_CHANNELS[name], 8, 8)
+    normalized = transforms.Normalize(MEAN[name], STD[name])(images)
+    assert torch.allclose(denormalize(normalized, name), images, atol=1e-6)
+    assert torch.allclose(denormalize(normalized[0], name), images[0], atol=1e-6)
+    extreme = denormalize(torch.full((IN_CHANNELS[name], 2, 2), 100.0), name)
+    assert extreme.max() == 1.0 and denormalize(-extreme * 100, name).min() == 0.0
+
+
+def test_load_tensors_returns_uint8_nchw_images_matching_the_dataset(cifar_dir, capsys):
+    images, labels = load_tensors("cifar10", root=cifar_dir, allow_partial=True)
+    assert images.shape == (5085, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.shape == (5085,) and labels.dtype == torch.int64
+    assert "partial copy" in capsys.readouterr().out
+    train, _ = get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+    expected_image, expected_label = train[7]
+    by_hand = transforms.Normalize(MEAN["cifar10"], STD["cifar10"])(images[7].float() / 255)
+    assert torch.allclose(by_hand, expected_image, atol=1e-5)
+    assert labels[7] == expected_label
+
+
+def test_load_tensors_adds_a_channel_axis_to_grey_images(mnist_dir):
+    images, labels = load_tensors("mnist", train=False, root=mnist_dir)
+    assert images.shape == (1000, 1, 28, 28) and images.dtype == torch.uint8
+    assert labels.dtype == torch.int64 and int(images.max()) == 255
+
+
+def test_load_tensors_never_downloads_by_default(tmp_path, offline):
+    with pytest.raises(DatasetNotFoundError, match="download=False"):
+        load_tensors("fashion_mnist", root=tmp_path)
+    assert offline == []

@@ -1,0 +1,44 @@
+"""The exercise framework itself; each notebook's exercises are tested in test_exercises_<topic>.py."""
+from course_utils.exercises import Exercise, expect_equal
+
+
+def make(checker=expect_equal(2, "padding")):
+    return Exercise("padding", "Which padding keeps 32 -> 32 with a 5x5 kernel?", checker,
+                    hint="out = in + 2p - k + 1", solution="padding = 2")
+
+
+def test_right_answer_passes():
+    result = make().check(2)
+    assert result.passed and bool(result) and "[right]" in repr(result)
+
+
+def test_wrong_answer_says_what_is_wrong_and_points_to_hint():
+    result = make().check(3)
+    assert not result.passed and result.done
+    assert "padding is 3" in result.message and "hint()" in result.message
+
+
+def test_ellipsis_or_none_is_not_done_yet():
+    for answer in (..., None):
+        result = make().check(answer)
+        assert not result.done and "[not done yet]" in repr(result)
+
+
+def test_stub_function_raising_not_implemented_is_not_done_yet():
+    def stub(n):
+        raise NotImplementedError
+
+    result = make(lambda f: None if f(1) == 1 else "wrong").check(stub)
+    assert not result.done and "NotImplementedError" in result.message
+
+
+def test_crashing_learner_code_is_reported_not_raised():
+    result = make(lambda f: None if f(1) == 1 else "wrong").check(lambda n: 1 / 0)
+    assert not result.passed and "ZeroDivisionError" in result.message
+
+
+def test_hint_and_solution_print(capsys):
+    ex = make()
+    ex.hint(); ex.solution(); ex.question()
+    out = capsys.readouterr().out
+    assert "out = in + 2p - k + 1" in out and "padding = 2" in out and "5x5 kernel" in out

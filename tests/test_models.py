@@ -1,0 +1,110 @@
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from course_utils.models import (CifarResNet, MnistResNet, ResidualBlock, SequentialCNN,
+                                 count_parameters, resnet18)
+
+
+def test_resnet18_imagenet_stem_has_torchvisions_parameter_count():
+    ours = count_parameters(resnet18(num_classes=1000, stem="imagenet"))
+    theirs = sum(p.numel() for p in torchvision.models.resnet18(num_classes=1000).parameters())
+    assert ours == theirs == 11_689_512
+
+
+def test_resnet18_imagenet_stem_loads_torchvision_weights_key_for_key():
+    ours = resnet18(num_classes=1000, stem="imagenet")
+    ours.load_state_dict(torchvision.models.resnet18().state_dict())  # raises on any mismatch
+
+
+def test_resnet18_stage_shapes_for_224_input():
+    model = resnet18(num_classes=10, in_channels=1, stem="imagenet").eval()
+    x = torch.zeros(1, 1, 224, 224)
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    shapes = []
+    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+        x = stage(x)
+        shapes.append(tuple(x.shape))
+    assert shapes == [(1, 64, 56, 56), (1, 128, 28, 28), (1, 256, 14, 14), (1, 512, 7, 7)]
+
+
+@pytest.mark.parametrize("stem,size", [("cifar", 32), ("imagenet", 224), ("imagenet", 96)])
+def test_resnet18_outputs_logits_per_class(stem, size):
+    assert resnet18(num_classes=7, stem=stem)(torch.zeros(2, 3, size, size)).shape == (2, 7)
+
+
+def test_resnet18_cifar_stem_keeps_32x32_in_first_stage():
+    model = resnet18(stem="cifar").eval()
+    x = model.relu(model.bn1(model.conv1(torch.zeros(1, 3, 32, 32))))
+    assert model.layer1(model.maxpool(x)).shape == (1, 64, 32, 32)
+
+
+def test_resnet18_rejects_unknown_stem():
+    with pytest.raises(ValueError, match="stem must be 'cifar' or 'imagenet'"):
+        resnet18(stem="tiny")
+
+
+def test_residual_block_identity_shortcut_when_shape_is_kept():
+    block = ResidualBlock(64, 64)
+    assert block.downsample is None
+    assert block(torch.randn(2, 64, 8, 8)).shape == (2, 64, 8, 8)
+
+
+@pytest.mark.parametrize("cin,cout,stride,out_hw", [(64, 128, 2, 4), (64, 128, 1, 8), (64, 64, 2, 4)])
+def test_residual_block_projects_shortcut_only_when_shape_changes(cin, cout, stride, out_hw):
+    block = ResidualBlock(cin, cout, stride)
+    assert isinstance(block.downsample[0], nn.Conv2d) and block.downsample[0].kernel_size == (1, 1)
+    assert block(torch.randn(2, cin, 8, 8)).shape == (2, cout, out_hw, out_hw)
+
+
+def test_residual_block_with_zero_residual_branch_returns_relu_of_input():
+    block = ResidualBlock(8, 8).eval()
+    nn.init.zeros_(block.bn2.weight)  # F(x) = 0: the block falls back to the identity (then ReLU)
+    x = torch.randn(2, 8, 5, 5)
+    assert torch.allclose(block(x), torch.relu(x))
+
+
+def test_sequential_cnn_shapes_and_parameter_count():
+    model = SequentialCNN()
+    assert model(torch.zeros(4, 3, 32, 32)).shape == (4, 10)
+    # conv 3*32*25+32, conv 32*32*25+32, conv 32*64*25+64, linear 1024*64+64, linear 64*10+10
+    assert count_parameters(model) == 2432 + 25632 + 51264 + 65600 + 650 == 145_578
+    assert not any(isinstance(m, nn.ReLU) for m in model)
+
+
+def test_sequential_cnn_relu_option_inserts_activations_without_new_parameters():
+    model = SequentialCNN(relu=True)
+    assert sum(isinstance(m, nn.ReLU) for m in model) == 4
+    assert count_parameters(model) == count_parameters(SequentialCNN())
+
+
+def test_mnist_resnet_flattens_375_features_for_any_batch_size():
+    model = MnistResNet()
+    assert model.fc.in_features == 375
+    for n in (1, 3, 64):
+        assert model(torch.zeros(n, 1, 28, 28)).shape == (n, 10)
+
+
+def test_mnist_resnet_options_add_relu_and_batch_norm():
+    plain, full = MnistResNet(), MnistResNet(inner_relu=True, batch_norm=True)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in full.modules()) == 4
+    assert sum(isinstance(m, nn.ReLU) for m in full.modules()) == 2
+
+
+@pytest.mark.parametrize("depth", [20, 32, 56])
+def test_cifar_resnet_depth_counts_weighted_layers(depth):
+    model = CifarResNet(depth)
+    convs_3x3 = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs_3x3) + 1 == depth  # + the final linear layer
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_cifar_resnet20_has_about_0_27_million_parameters():
+    assert 0.26e6 < count_parameters(CifarResNet(20)) < 0.28e6
+
+
+def test_cifar_resnet_rejects_depth_not_6n_plus_2():
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        CifarResNet(18)

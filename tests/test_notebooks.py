@@ -1,0 +1,80 @@
+"""Every notebook runs top to bottom in smoke mode, and is committed clean."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.config import REPO_ROOT
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+BADGE = re.compile(r"https://colab\.research\.google\.com/github/resnet-hands-on/resnet-hands-on/"
+                   r"blob/main/notebooks/(?P<name>[\w.-]+\.ipynb)")
+
+
+def ids(paths):
+    return [p.stem for p in paths]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no NN_name.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_notebook_is_committed_with_outputs_cleared(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} hold outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_notebook_has_colab_badge_to_itself_and_setup_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    match = BADGE.search(first.source)
+    assert match and match["name"] == path.name, f"{path.name}: Colab badge missing or points elsewhere"
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    assert 'find_spec("course_utils") is None' in setup.source and "%pip install" in setup.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_notebook_has_at_least_three_checked_exercises(path):
+    nb = nbformat.read(path, as_version=4)
+    checks = [c for c in nb.cells if c.cell_type == "code" and re.search(r"\.check\(", c.source)]
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    if path.stem.startswith("00_"):
+        pytest.skip("00_setup is the environment check, not a lesson")
+    assert len(checks) >= 3, f"{path.name}: {len(checks)} check cells"
+    assert len(solutions) >= 3, f"{path.name}: {len(solutions)} cells tagged 'solution'"
+    for cell in solutions:
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, mnist_root):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("COURSE_SMOKE", "1")  # the kernel inherits this environment
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
+    seconds = time.perf_counter() - start
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    nbformat.write(nb, tmp_path / path.name)
+    timings = REPO_ROOT / ".pytest_cache" / "notebook_seconds.json"
+    timings.parent.mkdir(exist_ok=True)
+    table = json.loads(timings.read_text()) if timings.exists() else {}
+    table[path.stem] = round(seconds, 1)
+    timings.write_text(json.dumps(table, indent=1, sort_keys=True))

@@ -1,0 +1,192 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weights
+from course_utils.data import get_loaders
+from course_utils.models import MnistResNet
+from course_utils.train import History, TrainingDivergedError, evaluate, fit, predict
+
+
+def blobs(n=256, seed=0):
+    """Two separable classes of 1x4x4 'images' (mean -1 versus +1)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 1, 4, 4, generator=g) * 0.5 + (y.float() * 2 - 1).view(-1, 1, 1, 1)
+    return x, y
+
+
+def blob_loaders(seed=0):
+    x, y = blobs(seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    train = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=32, shuffle=True, generator=g)
+    test = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64)
+    return train, test
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.2), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_fit_learns_separable_data_and_records_history():
+    train, test = blob_loaders()
+    history = fit(tiny_model(), train, test, epochs=4, lr=0.05, progress=False)
+    assert history.epoch == [1, 2, 3, 4]
+    assert history.test_acc[-1] > 0.95
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert all(s > 0 for s in history.examples_per_s)
+    assert "train loss" in str(history)
+
+
+def test_fit_without_test_loader_fills_test_columns_with_nan():
+    train, _ = blob_loaders()
+    history = fit(tiny_model(), train, epochs=1, progress=False)
+    assert math.isnan(history.test_acc[0]) and history.train_acc[0] > 0
+
+
+def test_fit_rejects_optimizer_and_lr_together():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="not both"):
+        fit(model, [], epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), lr=0.1)
+
+
+def test_fit_stops_on_nan_loss_naming_epoch_and_batch():
+    x, y = blobs(64)
+    x[40] = float("nan")  # batch 3 of 16 examples
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 3.*learning rate"):
+        fit(tiny_model(), loader, epochs=1, progress=False)
+
+
+def test_evaluate_returns_loss_and_accuracy_fraction():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    with torch.no_grad():
+        model[1].weight.zero_(); model[1].bias.copy_(torch.tensor([1.0, 0.0]))  # always class 0
+    x, y = blobs(100)
+    result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=32), device="cpu")
+    assert result["n"] == 100
+    assert result["accuracy"] == pytest.approx((y == 0).float().mean().item())
+    assert result["loss"] == pytest.approx(nn.functional.cross_entropy(torch.tensor([[1.0, 0.0]]).expand(100, 2), y).item(), rel=1e-5)
+
+
+def test_predict_returns_labels_and_predictions_in_order():
+    x, y = blobs(50)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    y_true, y_pred = predict(model, DataLoader(TensorDataset(x, y), batch_size=16), device="cpu")
+    assert torch.equal(y_true, y) and y_pred.shape == (50,)
+    assert torch.equal(y_pred, model(x).argmax(1))
+
+
+def test_fit_scheduler_steps_per_epoch_and_lr_is_recorded():
+    train, _ = blob_loaders()
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    history = fit(model, train, epochs=3, optimizer=opt, scheduler=sched, progress=False)
+    assert history.lr == pytest.approx([0.1, 0.05, 0.025])
+
+
+def test_fit_one_cycle_scheduler_steps_per_batch():
+    train, _ = blob_loaders()
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=2 * len(train))
+    fit(model, train, epochs=2, optimizer=opt, scheduler=sched, scheduler_interval="batch", progress=False)
+    assert sched.last_epoch == 2 * len(train)
+
+
+def test_checkpoint_keeps_best_weights_and_is_written_atomically(tmp_path):
+    train, test = blob_loaders()
+    model = tiny_model()
+    ckpt = tmp_path / "run" / "best.pt"
+    history = fit(model, train, test, epochs=3, lr=0.05, checkpoint=ckpt, progress=False)
+    state = load_checkpoint(ckpt)
+    assert state["epoch"] == 3
+    assert state["best_accuracy"] == max(history.test_acc)
+    assert not (tmp_path / "run" / "best.pt.tmp").exists()
+    reloaded = load_weights(tiny_model(), ckpt)  # the best epoch's weights
+    assert evaluate(reloaded, test, device="cpu")["accuracy"] == pytest.approx(max(history.test_acc))
+
+
+def test_resume_after_interruption_gives_the_same_history_as_one_run(tmp_path):
+    train, test = blob_loaders()
+    full = fit(tiny_model(), train, test, epochs=4, lr=0.05, progress=False)
+
+    torch.manual_seed(123)  # a fresh "session": different global RNG
+    train, test = blob_loaders()
+    ckpt = tmp_path / "ckpt.pt"
+    fit(tiny_model(), train, test, epochs=2, lr=0.05, checkpoint=ckpt, progress=False)  # "disconnect"
+    train, test = blob_loaders()
+    torch.manual_seed(999)
+    resumed = fit(tiny_model(), train, test, epochs=4, lr=0.05, checkpoint=ckpt, resume=True,
+                  progress=False)
+    assert resumed.epoch == [1, 2, 3, 4]
+    for column in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert getattr(resumed, column) == pytest.approx(getattr(full, column), abs=1e-6), column
+
+
+def test_resume_without_checkpoint_file_starts_from_epoch_one(tmp_path, capsys):
+    train, _ = blob_loaders()
+    history = fit(tiny_model(), train, epochs=1, checkpoint=tmp_path / "new.pt", resume=True)
+    assert history.epoch == [1]
+    captured = capsys.readouterr()
+    assert "starting from epoch 1" in captured.out + captured.err
+
+
+def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
+    ckpt = tmp_path / "best.pt"
+    train, _ = blob_loaders()
+    fit(tiny_model(), train, epochs=1, checkpoint=ckpt, progress=False)
+    ckpt.write_bytes(ckpt.read_bytes()[:200])  # truncated, as by a crash without atomic writes
+    with pytest.raises(CheckpointError, match="not a readable checkpoint.*Delete it"):
+        fit(tiny_model(), train, epochs=2, checkpoint=ckpt, resume=True, progress=False)
+
+
+def test_checkpoint_of_another_model_gives_a_clear_error(tmp_path):
+    ckpt = tmp_path / "best.pt"
+    train, _ = blob_loaders()
+    fit(tiny_model(), train, epochs=1, checkpoint=ckpt, progress=False)
+    other = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    with pytest.raises(CheckpointError, match="different model"):
+        load_weights(other, ckpt)
+
+
+def test_plain_state_dict_file_is_refused_with_advice(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save(tiny_model().state_dict(), path)
+    with pytest.raises(CheckpointError, match="load_state_dict"):
+        load_checkpoint(path)
+
+
+def test_fit_writes_tensorboard_scalars(tmp_path):
+    train, test = blob_loaders()
+    fit(tiny_model(), train, test, epochs=2, log_dir=tmp_path / "tb", progress=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert {"loss/train", "loss/test", "accuracy/test", "lr"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("loss/train")] == [1, 2]
+
+
+def test_history_round_trips_through_a_dict():
+    h = History()
+    h.append(epoch=1, train_loss=1.0, train_acc=0.5, test_loss=1.1, test_acc=0.4, lr=0.1,
+             seconds=2.0, examples_per_s=100.0)
+    h.append(epoch=2, train_loss=0.5, train_acc=0.8, test_loss=0.9, test_acc=0.6, lr=0.1,
+             seconds=2.0, examples_per_s=100.0)
+    assert History.from_dict(h.to_dict()) == h
+    assert h.best_epoch() == 2
+
+
+@pytest.mark.slow
+def test_mnist_resnet_reaches_93_percent_on_real_mnist_sample_in_3_epochs(mnist_root):
+    torch.manual_seed(0)
+    train, test = get_loaders("mnist", batch_size=64, num_workers=0)
+    assert len(train.dataset) == 3000 and len(test.dataset) == 1000
+    model = MnistResNet()
+    history = fit(model, train, test, epochs=3, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+                  device="cpu", progress=False)
+    assert history.test_acc[-1] >= 0.93, history

@@ -1,0 +1,64 @@
+import shutil
+
+import matplotlib
+import pytest
+import torch
+
+from course_utils.models import ResidualBlock
+from course_utils.train import History
+from course_utils.viz import (GraphvizNotFoundError, confusion_matrix, has_dot, per_class_accuracy,
+                              plot_confusion_matrix, plot_history, render_graph, show_images)
+
+matplotlib.use("Agg")
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` not installed")
+
+
+def test_render_graph_builds_digraph_with_named_parameters_and_the_skip_addition():
+    graph = render_graph(ResidualBlock(4, 4), (1, 4, 6, 6))
+    source = graph.source
+    assert "conv1.weight" in source and "bn2.bias" in source
+    assert "AddBackward0" in source  # the skip connection
+
+
+@needs_dot
+def test_render_graph_writes_a_png_when_dot_is_present(tmp_path):
+    path = render_graph(ResidualBlock(4, 8, stride=2), (1, 4, 6, 6), path=tmp_path / "block")
+    assert path == tmp_path / "block.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(tmp_path.iterdir()) == [path]  # no stray DOT source left beside it
+
+
+def test_render_graph_without_dot_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere on PATH
+    assert not has_dot()
+    graph = render_graph(ResidualBlock(2, 2), (1, 2, 4, 4))  # building still works
+    assert "AddBackward0" in graph.source
+    with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz.*brew.*conda.*Colab"):
+        render_graph(ResidualBlock(2, 2), (1, 2, 4, 4), path=tmp_path / "g.png")
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    m = confusion_matrix(torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([0, 1, 1, 2, 2, 0]), 3)
+    assert m.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    acc = per_class_accuracy(torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([0, 1, 1, 2, 2, 0]), ["a", "b", "c"])
+    assert acc == pytest.approx({"a": 0.5, "b": 1.0, "c": 2 / 3})
+
+
+def test_plots_return_figures_with_expected_axes():
+    h = History()
+    for e in (1, 2):
+        h.append(epoch=e, train_loss=1.0 / e, train_acc=0.5, test_loss=1.0, test_acc=0.5, lr=0.1,
+                 seconds=1.0, examples_per_s=10.0)
+    assert len(plot_history(h).axes) == 2
+    fig = show_images(torch.randn(10, 3, 8, 8), torch.arange(10), [str(i) for i in range(10)],
+                      predictions=torch.zeros(10, dtype=torch.long), ncols=5)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 10 and titles[1] == "0\n(true: 1)"
+    cm = plot_confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 0]), ["x", "y"])
+    assert cm.axes[0].get_xlabel() == "predicted"
+
+
+def test_show_images_rejects_a_single_image_with_advice():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        show_images(torch.zeros(3, 8, 8))
