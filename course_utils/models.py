@@ -11,6 +11,8 @@ shapes and parameter counts, so a learner's version can be compared with them.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -58,6 +60,12 @@ class SequentialCNN(nn.Sequential):
             nn.Linear(64 * 4 * 4, 64), *act(),
             nn.Linear(64, num_classes),
         )
+
+    def __getitem__(self, idx: int | slice) -> nn.Module:
+        """A slice is a plain ``nn.Sequential``: ``SequentialCNN()[:7]`` is the convolutional part."""
+        if isinstance(idx, slice):
+            return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return super().__getitem__(idx)
 
 
 class ResidualBlock(nn.Module):

@@ -79,6 +79,13 @@ def test_sequential_cnn_relu_option_inserts_activations_without_new_parameters()
     assert count_parameters(model) == count_parameters(SequentialCNN())
 
 
+def test_slicing_sequential_cnn_gives_the_convolutional_part_as_plain_sequential():
+    features = SequentialCNN()[:7]  # three conv/pool pairs and Flatten
+    assert type(features) is nn.Sequential
+    assert features(torch.zeros(2, 3, 32, 32)).shape == (2, 1024)
+    assert isinstance(SequentialCNN()[0], nn.Conv2d)
+
+
 def test_mnist_resnet_flattens_375_features_for_any_batch_size():
     model = MnistResNet()
     assert model.fc.in_features == 375
