@@ -1,3 +1,4 @@
+import torch
 """The exercise framework itself; each notebook's exercises are tested in test_exercises_<topic>.py."""
 from course_utils.exercises import Exercise, expect_equal
 
@@ -42,3 +43,19 @@ def test_hint_and_solution_print(capsys):
     ex.hint(); ex.solution(); ex.question()
     out = capsys.readouterr().out
     assert "out = in + 2p - k + 1" in out and "padding = 2" in out and "5x5 kernel" in out
+
+
+def test_as_number_accepts_numbers_and_square_sizes_but_not_bools_or_text():
+    from course_utils.exercises import as_number
+    assert as_number(7) == 7.0 and as_number("7") == 7.0 and as_number(torch.tensor(7)) == 7.0
+    assert as_number((5, 5)) == 5.0
+    assert as_number((5, 6)) is None and as_number(True) is None and as_number("seven") is None
+
+
+def test_check_number_names_the_known_mistake_else_says_how_to_work_it_out():
+    from course_utils.exercises import check_number
+    mistakes = {2432: "that is the first convolution."}
+    assert check_number(51264, 51264, mistakes, "count the weights.") is None
+    assert check_number(2432.0, 51264, mistakes, "count the weights.") == "that is the first convolution."
+    assert check_number(10, 51264, mistakes, "count the weights.") == "10 is not it. count the weights."
+    assert check_number([1, 2, 3], 51264, mistakes, "x", what="one int") == "give one int, not [1, 2, 3]."

@@ -18,7 +18,9 @@ yet", so a student copy with stubs runs top to bottom.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+import torch
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,38 @@ def expect_equal(expected: Any, what: str = "the answer") -> Callable[[Any], str
             return f"{what} is {answer!r}, which is not right."
         return None
     return checker
+
+
+def as_number(answer: Any) -> float | None:
+    """``answer`` as a float, or None when it is not one number.
+
+    ``True`` is not a number here, and a pair of equal numbers, such as the
+    ``(h, w)`` size of a square map, counts as that number.
+    """
+    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) == 2 and answer[0] == answer[1]:
+        answer = answer[0]
+    if isinstance(answer, bool):
+        return None
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_number(answer: Any, right: float, mistakes: Mapping[float, str], otherwise: str, *,
+                 what: str = "one number") -> str | None:
+    """The usual check of a one-number answer, for a checker to return.
+
+    None when ``answer`` equals ``right``; the message of ``mistakes`` when it
+    is a known wrong answer (what you get when you forget the bias, floor too
+    early, ...); else "not it" followed by ``otherwise``, which says how to
+    work it out. ``what`` describes the expected answer when it is no number.
+    """
+    value = as_number(answer)
+    if value is None:
+        return f"give {what}, not {answer!r}."
+    if value == right:
+        return None
+    if value in mistakes:
+        return mistakes[value]
+    return f"{answer!r} is not it. {otherwise}"

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, Result
+from course_utils.exercises import Exercise, Result, as_number, check_number
 from course_utils.models import SequentialCNN
 
 __all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading"]
@@ -28,16 +28,6 @@ __all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_read
 #: The class names of CIFAR-10, in label order (as ``course_utils.data.CLASSES["cifar10"]``).
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
-
-
-def _number(answer: Any) -> float | None:
-    """``answer`` as a number, or None when it is not one."""
-    if isinstance(answer, bool):
-        return None
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -69,15 +59,9 @@ _CONV_MISTAKES = {
 
 
 def _check_conv_parameters(answer: Any) -> str | None:
-    value = _number(answer)
-    if value is None:
-        return f"give one number (an int), not {answer!r}."
-    if value == _CONV3:
-        return None
-    if value in _CONV_MISTAKES:
-        return _CONV_MISTAKES[int(value)]
-    return (f"{answer!r} is not it. Conv2d(c_in, c_out, k) holds c_out filters of c_in x k x k "
-            "weights, and one bias per filter.")
+    return check_number(answer, _CONV3, _CONV_MISTAKES,
+                        "Conv2d(c_in, c_out, k) holds c_out filters of c_in x k x k "
+                        "weights, and one bias per filter.", what="one number (an int)")
 
 
 conv_parameters = Exercise(
@@ -119,7 +103,7 @@ def _check_flatten_size(answer: Any) -> str | None:
     if isinstance(answer, (tuple, list, torch.Size)) and len(answer) in (3, 4):
         return (f"{tuple(answer)} is a shape; nn.Flatten turns each image's (C, H, W) map into one "
                 "vector: give its length, the product C x H x W.")
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give one number, not {answer!r}."
     if value == _FLAT:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, as_number, check_number
 
 __all__ = ["output_size", "conv_out", "stride_padding", "dilated_padding", "linear_in_features"]
 
@@ -32,18 +32,6 @@ def _real_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
     conv = nn.Conv2d(1, 1, kernel_size=k, stride=s, padding=p, dilation=d, bias=False)
     with torch.no_grad():
         return conv(torch.zeros(1, 1, n, n)).shape[-1]
-
-
-def _number(answer: Any) -> float | None:
-    """``answer`` as a number (a pair of equal numbers counts as one), or None."""
-    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) == 2 and answer[0] == answer[1]:
-        answer = answer[0]
-    if isinstance(answer, bool):
-        return None
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -69,15 +57,9 @@ _OUTPUT_SIZE_MISTAKES = {
 
 
 def _check_output_size(answer: Any) -> str | None:
-    value = _number(answer)
-    if value is None:
-        return f"give one number (the height, which equals the width), not {answer!r}."
-    if value == 55:
-        return None
-    if value in _OUTPUT_SIZE_MISTAKES:
-        return _OUTPUT_SIZE_MISTAKES[value]
-    return (f"{answer!r} is not it. Substitute n = 224, k = 11, s = 4, p = 2, d = 1 into "
-            f"{FORMULA}.")
+    return check_number(answer, 55, _OUTPUT_SIZE_MISTAKES,
+                        "Substitute n = 224, k = 11, s = 4, p = 2, d = 1 into "
+                        f"{FORMULA}.", what="one number (the height, which equals the width)")
 
 
 output_size = Exercise(
@@ -296,7 +278,7 @@ def _check_dilated_padding(answer: Any) -> str | None:
             return ("padding='same' works in PyTorch (for stride 1), but give the number it "
                     "computes for this layer.")
         return f"give one number, not {answer!r}."
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give one number, not {answer!r}."
     if value == 2:
@@ -345,15 +327,9 @@ def _check_linear_in_features(answer: Any) -> str | None:
     if isinstance(answer, (tuple, list, torch.Size)) and len(answer) == 3:
         return (f"{tuple(answer)} is the shape of the last feature map (C, H, W); nn.Flatten turns it "
                 "into one vector: give its length, the product.")
-    value = _number(answer)
-    if value is None:
-        return f"give one number, not {answer!r}."
-    if value == 4096:
-        return None
-    if value in _LINEAR_MISTAKES:
-        return _LINEAR_MISTAKES[int(value)]
-    return (f"{answer!r} is not it. Follow the height: each 5x5 convolution with padding 2 keeps "
-            "it, each max-pool halves it; then multiply the 64 channels by the final height and width.")
+    return check_number(answer, 4096, _LINEAR_MISTAKES,
+                        "Follow the height: each 5x5 convolution with padding 2 keeps it, each "
+                        "max-pool halves it; then multiply the 64 channels by the final height and width.")
 
 
 linear_in_features = Exercise(

@@ -10,19 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, as_number, check_number
 
 __all__ = ["stem_size", "padding_matters", "projection_blocks", "conv_biases", "examples_per_sec"]
-
-
-def _as_number(answer: Any) -> float | None:
-    """The answer as a float, or None when it is not one number."""
-    if isinstance(answer, bool):
-        return None
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
 
 
 def _stem(n: int, padding: int) -> tuple[int, int]:
@@ -51,15 +41,9 @@ _STEM_MISTAKES = {
 
 
 def _check_stem_size(answer: Any) -> str | None:
-    value = _as_number(answer)
-    if value is None:
-        return f"give one number, the height (= width) in pixels, not {answer!r}."
-    if value == 24:
-        return None
-    if value in _STEM_MISTAKES:
-        return _STEM_MISTAKES[value]
-    return (f"{answer!r} is not it. Apply out = floor((n + 2p - k) / s) + 1 twice: the "
-            "convolution (k=7, s=2, p=3), then the max-pool (k=3, s=2, p=1).")
+    return check_number(answer, 24, _STEM_MISTAKES,
+                        "Apply out = floor((n + 2p - k) / s) + 1 twice: the "
+                        "convolution (k=7, s=2, p=3), then the max-pool (k=3, s=2, p=1).", what="one number, the height (= width) in pixels")
 
 
 stem_size = Exercise(
@@ -80,7 +64,7 @@ stem_size = Exercise(
 # ---------------------------------------------------------------------------
 
 def _check_padding_matters(answer: Any) -> str | None:
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None or value != int(value):
         return f"give one whole number between 90 and 100 (an input side in pixels), not {answer!r}."
     n = int(value)
@@ -188,16 +172,10 @@ _BIAS_MISTAKES = {
 
 
 def _check_conv_biases(answer: Any) -> str | None:
-    value = _as_number(answer)
-    if value is None:
-        return f"give one number (an int), not {answer!r}."
-    if value == _BIASES:
-        return None
-    if value in _BIAS_MISTAKES:
-        return _BIAS_MISTAKES[value]
-    return (f"{answer!r} is not it. Each Conv2d with a bias has one per output channel: add up "
-            "the output channels of the stem, of both 3x3 convolutions of all eight blocks, and "
-            "of the three 1x1 projections.")
+    return check_number(answer, _BIASES, _BIAS_MISTAKES,
+                        "Each Conv2d with a bias has one per output channel: add up "
+                        "the output channels of the stem, of both 3x3 convolutions of all eight blocks, and "
+                        "of the three 1x1 projections.", what="one number (an int)")
 
 
 conv_biases = Exercise(
@@ -225,7 +203,7 @@ _BATCHES = -(-_TRAIN // _BATCH)  # 235, the last one holding 96 images
 
 
 def _check_examples_per_sec(answer: Any) -> str | None:
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give one number (examples per second), not {answer!r}."
     if abs(value - _RIGHT_SPEED) <= 0.1:

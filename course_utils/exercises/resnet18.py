@@ -15,21 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, as_number, check_number
 from course_utils.models import ResidualBlock, count_parameters
 from course_utils.train import History
 
 __all__ = ["stage_shapes", "make_layer", "stem_savings", "best_epoch", "images_per_second",
            "example_history", "EXAMPLE_TRAIN_SIZE"]
-
-
-def _as_number(answer: Any) -> float | None:
-    if isinstance(answer, bool):
-        return None
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -221,15 +212,9 @@ _STEM_MISTAKES = {
 
 
 def _check_stem_savings(answer: Any) -> str | None:
-    value = _as_number(answer)
-    if value is None:
-        return f"give one number, not {answer!r}."
-    if value == _SAVINGS:
-        return None
-    if value in _STEM_MISTAKES:
-        return _STEM_MISTAKES[int(value)]
-    return (f"{answer!r} is not it. Only the first convolution differs: Conv2d(3, 64, 7) against "
-            "Conv2d(3, 64, 3), both without bias; BatchNorm is the same and pooling has no weights.")
+    return check_number(answer, _SAVINGS, _STEM_MISTAKES,
+                        "Only the first convolution differs: Conv2d(3, 64, 7) against "
+                        "Conv2d(3, 64, 3), both without bias; BatchNorm is the same and pooling has no weights.")
 
 
 stem_savings = Exercise(
@@ -288,7 +273,7 @@ _BEST_MISTAKES = {
 
 
 def _check_best_epoch(answer: Any) -> str | None:
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give the epoch number (an int), not {answer!r}."
     if value == _BEST_EPOCH:
@@ -334,7 +319,7 @@ _RATE_MISTAKES = [
 
 
 def _check_images_per_second(answer: Any) -> str | None:
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give one number (images per second), not {answer!r}."
     if abs(value - _RATE) <= 0.002 * _RATE:

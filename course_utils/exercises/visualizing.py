@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, as_number, check_number
 
 __all__ = ["count_adds", "layer4_size", "stage_channels", "stride_speedup"]
-
-
-def _as_number(answer: Any) -> float | None:
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -39,15 +32,9 @@ _ADDS_MISTAKES = {
 
 
 def _check_count_adds(answer: Any) -> str | None:
-    value = _as_number(answer)
-    if value is None:
-        return f"give one number, not {answer!r}."
-    if value == 8:
-        return None
-    if value in _ADDS_MISTAKES:
-        return _ADDS_MISTAKES[int(value)]
-    return (f"{answer!r} is not it. Each basic block ends in one `out + identity`; "
-            "count the blocks: ResNet-18 has [2, 2, 2, 2].")
+    return check_number(answer, 8, _ADDS_MISTAKES,
+                        "Each basic block ends in one `out + identity`; "
+                        "count the blocks: ResNet-18 has [2, 2, 2, 2].")
 
 
 count_adds = Exercise(
@@ -80,15 +67,9 @@ _LAYER4_MISTAKES = {
 def _check_layer4_size(answer: Any) -> str | None:
     if isinstance(answer, (tuple, list)) and len(answer) == 2 and answer[0] == answer[1]:
         answer = answer[0]
-    value = _as_number(answer)
-    if value is None:
-        return f"give one number (the height, equal to the width), not {answer!r}."
-    if value == 4:
-        return None
-    if value in _LAYER4_MISTAKES:
-        return _LAYER4_MISTAKES[int(value)]
-    return (f"{answer!r} is not it. Halve 64 once for each stride-2 step on the way: the stem, "
-            "then the first block of layer2, layer3 and layer4.")
+    return check_number(answer, 4, _LAYER4_MISTAKES,
+                        "Halve 64 once for each stride-2 step on the way: the stem, "
+                        "then the first block of layer2, layer3 and layer4.", what="one number (the height, equal to the width)")
 
 
 layer4_size = Exercise(
@@ -145,7 +126,7 @@ stage_channels = Exercise(
 # ---------------------------------------------------------------------------
 
 def _check_stride_speedup(answer: Any) -> str | None:
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give one number (a factor such as 3 or 10), not {answer!r}."
     if 3.8 <= value <= 4.05:
