@@ -1,5 +1,6 @@
-import torch
 """The exercise framework itself; each notebook's exercises are tested in test_exercises_<topic>.py."""
+import torch
+
 from course_utils.exercises import Exercise, expect_equal
 
 
