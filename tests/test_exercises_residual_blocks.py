@@ -179,6 +179,17 @@ def test_residual_block_catches_a_projection_on_every_block():
     assert failed_with(ex.residual_block.check(AlwaysProject), "projection anyway")
 
 
+@pytest.mark.parametrize("identity", [nn.Identity, nn.Sequential])
+def test_residual_block_asks_for_none_rather_than_a_parameter_free_identity_module(identity):
+    class IdentityModule(RightBlock):
+        def __init__(self, in_channels, out_channels, stride=1):
+            super().__init__(in_channels, out_channels, stride)
+            if self.downsample is None:
+                self.downsample = identity()
+    result = ex.residual_block.check(IdentityModule)
+    assert failed_with(result, "works as the identity") and "self.downsample = None" in result.message
+
+
 def test_residual_block_catches_conv_biases():
     class Biased(RightBlock):
         def __init__(self, in_channels, out_channels, stride=1):

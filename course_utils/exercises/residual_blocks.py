@@ -292,9 +292,10 @@ def _structure_problem(block: nn.Module, call: str, c_in: int, c_out: int, strid
             return ("set self.downsample = None when the shape is kept (as ResidualBlock does), "
                     "so that forward can test `if self.downsample is None`.")
     if not changes_shape and downsample is not None:
-        if isinstance(downsample, nn.Sequential) and len(downsample) == 0:
-            return ("an empty nn.Sequential() works as the identity, but set self.downsample = None "
-                    "when the shape is kept, as ResidualBlock does, so the weights load either way.")
+        if not any(True for _ in downsample.parameters()):  # nn.Identity(), nn.Sequential()
+            return (f"{type(downsample).__name__}() works as the identity, but set "
+                    "self.downsample = None when the shape is kept, as ResidualBlock does, so "
+                    "the weights load either way.")
         return (f"{call} keeps the shape, but it has a projection anyway. That costs "
                 f"{sum(p.numel() for p in downsample.parameters()):,} parameters and replaces "
                 "the identity shortcut: build self.downsample only when stride != 1 or "
