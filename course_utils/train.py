@@ -351,7 +351,10 @@ def _progress_bar(loader: Iterable, enabled: bool, desc: str):
     if not enabled:
         return loader
     from tqdm.auto import tqdm
-    return tqdm(loader, desc=desc, leave=False, unit="batch")
+    # Hand tqdm one iterator: given the loader itself, tqdm.auto's notebook bar
+    # may call iter() on it twice, and a shuffling loader would draw twice.
+    total = len(loader) if hasattr(loader, "__len__") else None
+    return tqdm(iter(loader), total=total, desc=desc, leave=False, unit="batch")
 
 
 def _say(enabled: bool, message: str) -> None:
