@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from course_utils.colab import on_colab
 from course_utils.config import REPO_ROOT, data_dir, get_device
 from course_utils.data import NAMES
 from course_utils.staging import check_dataset
@@ -118,7 +119,7 @@ def check_device() -> Check:
         return Check("warn", f"device: CPU only ({torch.get_num_threads()} threads, about {gflops:.0f} "
                      "GFLOP/s): fine for smoke mode (COURSE_SMOKE=1) and short runs of the small "
                      "notebooks; for the rest use a GPU",
-                     "on Colab: Runtime > Change runtime type > T4 GPU" if _on_colab() else None)
+                     "on Colab: Runtime > Change runtime type > T4 GPU" if on_colab() else None)
     from course_utils.train import autocast_dtype
     dtype = autocast_dtype(device) or torch.float32
     if device.type == "cuda":
@@ -166,7 +167,7 @@ def check_dot() -> Check:
 
 
 def _dot_fix() -> str:
-    if _on_colab():
+    if on_colab():
         return "!apt-get install -y graphviz"
     if sys.platform == "darwin":
         return "brew install graphviz"
@@ -223,7 +224,7 @@ def check_packages() -> list[Check]:
             importlib.import_module(module)
         except Exception as err:  # missing, or installed but broken
             broken[module] = f"{type(err).__name__}: {err}"
-    if not _on_colab():  # Colab has its own front end; elsewhere JupyterLab draws the widgets
+    if not on_colab():  # Colab has its own front end; elsewhere JupyterLab draws the widgets
         for app in ("jupyterlab", "jupyterlab_widgets"):  # found, not imported: importing is slow
             if importlib.util.find_spec(app) is None:
                 broken[app] = "not installed"
@@ -259,13 +260,6 @@ def notebook_imports(folder: Path) -> list[str]:
                     found.append(node.module.split(".")[0])
     skip = set(sys.stdlib_module_names) | {"course_utils", "__future__", "torch"}
     return [m for m in dict.fromkeys(found) if m not in skip]
-
-
-def _on_colab() -> bool:
-    try:
-        return importlib.util.find_spec("google.colab") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def _version(text: str) -> tuple[int, ...]:
