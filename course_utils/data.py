@@ -281,7 +281,8 @@ def _check_name(name: str) -> None:
 def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = None,
                 resize: int | None = None, augment: bool = False, subset: int | None = None,
                 num_workers: int | None = None, download: bool = True,
-                allow_partial: bool = False, seed: int = 0) -> tuple[DataLoader, DataLoader]:
+                allow_partial: bool = False, seed: int = 0, fast: bool = False
+                ) -> tuple[DataLoader, DataLoader]:
     """Training and test ``DataLoader`` objects for ``name``: batches of (images, labels).
 
     The training loader reshuffles every epoch, in an order fixed by ``seed``
@@ -290,10 +291,21 @@ def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = N
     quick experiments. In smoke mode (``COURSE_SMOKE=1``) at most
     ``SMOKE_TRAIN_SIZE`` / ``SMOKE_TEST_SIZE`` images are kept.
 
+    ``fast=True`` returns ``course_utils.fast.fast_loaders(...)`` instead: the
+    whole dataset kept on the device, batches cropped, flipped and normalised
+    there (same sizes, same augmentation; no ``resize``, no worker processes).
+
     >>> train_loader, test_loader = get_loaders("mnist", batch_size=64)  # doctest: +SKIP
     >>> images, labels = next(iter(train_loader)); images.shape
     torch.Size([64, 1, 28, 28])
     """
+    if fast:  # imported here: course_utils.fast imports this module
+        from course_utils.fast import fast_loaders
+        if resize is not None:
+            raise ValueError("fast=True keeps the images at their own size: drop resize=, "
+                             "or use fast=False to resize with torchvision.")
+        return fast_loaders(name, batch_size, augment=augment, subset=subset, root=root,
+                            download=download, allow_partial=allow_partial, seed=seed)
     if subset is not None and subset < 1:
         raise ValueError(f"subset must be a positive number of images, not {subset!r}.")
     train_set, test_set = get_datasets(name, root=root, resize=resize, augment=augment,

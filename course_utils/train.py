@@ -12,6 +12,10 @@ TensorBoard and a clear stop when the loss blows up.
 
 Metrics are summed *on the device* and read once per epoch: calling
 ``loss.item()`` every batch forces the CPU to wait for the GPU each time.
+
+``fit`` also runs under ``torchrun`` with a ``DistributedDataParallel`` model
+(see ``course_utils.distributed``): the sums are added up over all ranks, so
+the ``History`` is global, and only rank 0 prints, logs and saves.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ from torch import nn
 
 from course_utils.checkpoint import load_checkpoint, restore_model, save_checkpoint
 from course_utils.config import get_device
+from course_utils.distributed import (all_gather_objects, all_reduce_sum, broadcast_buffers, get_rank,
+                                      get_world_size, is_distributed, is_main, unwrap)
 
 #: How often (in batches) the progress bar shows the running loss; also how
 #: often a non-finite loss is noticed. Each look costs one GPU-CPU sync.
@@ -131,6 +137,13 @@ def fit(
         log_dir: write TensorBoard scalars (loss, accuracy, learning rate) per epoch.
         progress: show tqdm progress bars and one summary line per epoch.
 
+    Under ``torchrun``, pass a ``DistributedDataParallel`` model and loaders
+    whose sampler is a ``DistributedSampler``: each epoch calls
+    ``set_epoch(epoch)`` on it (new shuffle, same on all ranks), metrics are
+    summed over the ranks, and only rank 0 shows progress, writes TensorBoard
+    and saves the checkpoint (of the plain model inside the wrapper). Every
+    rank resumes from the same checkpoint file.
+
     >>> history = fit(MnistResNet(), train_loader, test_loader, epochs=3, lr=1e-3)  # doctest: +SKIP
     """
     if optimizer is not None and lr is not None:
@@ -140,6 +153,7 @@ def fit(
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH: the file to resume from.")
     device = torch.device(device) if device is not None else get_device()
+    progress = progress and is_main()  # one progress bar, not one per rank
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3 if lr is None else lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
@@ -147,14 +161,16 @@ def fit(
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     history, start, best_acc, best_model = History(), 1, -math.inf, None
-    if resume and Path(checkpoint).is_file():
+    if resume and _checkpoint_exists(checkpoint):
         state = load_checkpoint(checkpoint)
-        restore_model(model, state["model"], checkpoint)
+        restore_model(unwrap(model), state["model"], checkpoint)
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"], train_loader)
+        rng_per_rank = state.get("rng_per_rank") or []
+        same_world = len(rng_per_rank) == get_world_size()  # resumed with as many ranks as saved
+        _set_rng_state(rng_per_rank[get_rank()] if same_world else state["rng"], train_loader)
         history = History.from_dict(state["history"])
         start, best_acc, best_model = state["epoch"] + 1, state["best_accuracy"], state["best_model"]
         _say(progress, f"Resuming from {checkpoint}: {state['epoch']} epoch(s) done, "
@@ -162,14 +178,16 @@ def fit(
     elif resume:
         _say(progress, f"No checkpoint at {checkpoint} yet: starting from epoch 1.")
 
-    writer = _summary_writer(log_dir)
+    writer = _summary_writer(log_dir) if is_main() else None
     try:
         for epoch in range(start, epochs + 1):
+            _set_epoch(train_loader, epoch)
             t0 = time.perf_counter()
             train = _train_one_epoch(model, train_loader, optimizer, loss_fn, device, amp_dtype,
                                      scaler, scheduler if scheduler_interval == "batch" else None,
                                      epoch, epochs, progress)
             seconds = time.perf_counter() - t0
+            broadcast_buffers(unwrap(model))  # BatchNorm statistics: rank 0's everywhere
             test = (evaluate(model, test_loader, device=device, loss_fn=loss_fn, amp=amp)
                     if test_loader is not None else {"loss": math.nan, "accuracy": math.nan})
             lr_now = optimizer.param_groups[0]["lr"]
@@ -184,11 +202,13 @@ def fit(
             score = train["accuracy"] if test_loader is None else test["accuracy"]
             if score > best_acc:
                 best_acc, best_model = score, _cpu_state(model)
-            if checkpoint is not None:
+            rng = _get_rng_state(train_loader)
+            rng_per_rank = all_gather_objects(rng) if is_distributed() else None
+            if checkpoint is not None and is_main():
                 save_checkpoint({
                     "epoch": epoch, "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "scaler": scaler.state_dict(), "rng": _get_rng_state(train_loader),
+                    "scaler": scaler.state_dict(), "rng": rng, "rng_per_rank": rng_per_rank,
                     "history": history.to_dict(), "best_accuracy": best_acc, "best_model": best_model,
                 }, checkpoint)
     finally:
@@ -224,9 +244,17 @@ def _train_one_epoch(model, loader, optimizer, loss_fn, device, amp_dtype, scale
         correct += (logits.argmax(1) == y).sum()
         n += len(y)
         if (i + 1) % LOG_EVERY == 0:
-            _check_finite(first_bad, epoch)
+            if not is_distributed():  # under DDP all ranks check together, after the epoch
+                _check_finite(first_bad, epoch)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{(loss_sum / n).item():.4f}")
+    if is_distributed():  # global sums over every rank's examples
+        totals = all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
+                                             torch.tensor(float(n), dtype=torch.double, device=device),
+                                             (first_bad >= 0).double()]))
+        loss_sum, correct, n = totals[0], totals[1], int(totals[2].item())
+        if totals[3] > 0 and first_bad < 0:  # another rank diverged: stop on every rank together
+            first_bad = torch.zeros_like(first_bad)
     _check_finite(first_bad, epoch)
     if n == 0:
         raise ValueError("The training loader yielded no batches: is the dataset (or subset) empty?")
@@ -241,6 +269,7 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device |
     >>> evaluate(model, test_loader)  # doctest: +SKIP
     {'loss': 0.31, 'accuracy': 0.912, 'n': 10000}
     """
+    model = unwrap(model)  # no DDP hooks: each rank evaluates on its own, the sums are reduced
     device = torch.device(device) if device is not None else _model_device(model)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     amp_dtype = autocast_dtype(device, amp)
@@ -257,6 +286,10 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device |
         correct += (logits.argmax(1) == y).sum()
         n += len(y)
     model.train(was_training)
+    if is_distributed():  # each rank saw its own shard of the test set: add them up
+        totals = all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
+                                             torch.tensor(float(n), device=device, dtype=torch.double)]))
+        loss_sum, correct, n = totals[0], totals[1], int(totals[2].item())
     if n == 0:
         raise ValueError("The loader yielded no batches: is the dataset (or subset) empty?")
     return {"loss": (loss_sum / n).item(), "accuracy": correct.item() / n, "n": n}
@@ -325,7 +358,35 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    """A CPU copy of the weights, named as in the plain model (no DDP ``module.`` prefix)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
+
+
+def _set_epoch(loader: Any, epoch: int) -> None:
+    """Tell a ``DistributedSampler`` (or a loader with ``set_epoch``) which epoch starts.
+
+    Its shuffle is seeded by ``seed + epoch``: without this call every epoch
+    would visit the examples in the same order.
+    """
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    elif hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+
+
+def _checkpoint_exists(path: str | os.PathLike) -> bool:
+    """Does ``path`` exist? Under DDP every rank must agree, or they would train different models."""
+    here = Path(path).is_file()
+    if not is_distributed():
+        return here
+    seen = all_gather_objects(here)
+    if len(set(seen)) > 1:
+        raise RuntimeError(
+            f"The checkpoint {path} exists on ranks {[r for r, s in enumerate(seen) if s]} only. "
+            "On several machines, --out (the checkpoint folder) must be on a shared filesystem."
+        )
+    return here
 
 
 def _get_rng_state(loader: Any) -> dict[str, Any]:

@@ -1,23 +1,303 @@
-"""PLACEHOLDER for ``python -m course_utils train``: the scaling issue replaces this module.
+"""``python -m course_utils train``: the notebooks' training as one script, on one or many devices.
 
-It only registers the command, so that ``python -m course_utils --help`` lists
-it; running it says it is not implemented yet and exits with status 2.
+On one device::
+
+    python -m course_utils train --model resnet18 --data cifar10 --epochs 30 --out runs/r18
+
+On every GPU of a machine, the same command under ``torchrun``::
+
+    torchrun --standalone --nproc_per_node=4 -m course_utils train --model resnet18 \\
+        --data cifar10 --epochs 30 --batch-size 512 --out runs/r18
+
+Under torchrun each process (rank) wraps the model in
+``DistributedDataParallel``, reads its share of every batch through a
+``DistributedSampler``, and ``fit`` sums the metrics over the ranks; rank 0
+alone prints, writes TensorBoard logs, the checkpoint and ``history.json``.
+Re-running a command continues from ``--out/checkpoint.pt``.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from course_utils import distributed as ddp
+from course_utils.checkpoint import CheckpointError, load_checkpoint
+from course_utils.config import get_device, is_smoke
+from course_utils.data import (IMAGE_SIZE, IN_CHANNELS, NAMES, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE,
+                               DatasetCorruptError, DatasetNotFoundError, default_num_workers,
+                               get_datasets)
+from course_utils.models import CifarResNet, MnistResNet, SequentialCNN, resnet18
+from course_utils.train import TrainingDivergedError, fit
+
+MODELS = ("sequential_cnn", "mnist_resnet", "cifar_resnet20", "resnet18")
+#: The optimizer each model trains best with, as in its notebook.
+DEFAULT_OPTIMIZER = {"sequential_cnn": "adam", "mnist_resnet": "adam",
+                     "cifar_resnet20": "sgd", "resnet18": "sgd"}
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
+
+
+class UsageError(ValueError):
+    """A combination of options that cannot work; the message says which and why."""
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a model from the command line (coming with the scaling issue)",
-        description="Not implemented yet: this placeholder is replaced by the scaling issue.",
+        help="train a model from the command line, on one device or (under torchrun) many",
+        description=(
+            "Train one of the course's models with course_utils.train.fit: progress, a checkpoint "
+            "after every epoch, TensorBoard logs and, at the end, OUT/history.json with the "
+            "per-epoch history and the final test accuracy. Re-running the same command continues "
+            "from OUT/checkpoint.pt. Under torchrun the same command trains with "
+            "DistributedDataParallel: --batch-size is the global batch, split evenly over the "
+            "processes; only rank 0 prints and writes."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python -m course_utils train --model mnist_resnet --data mnist --epochs 3 --out runs/mnist\n"
+            "  python -m course_utils train --model resnet18 --data cifar10 --epochs 30 "
+            "--batch-size 512 --out runs/r18\n"
+            "  torchrun --standalone --nproc_per_node=4 -m course_utils train --model resnet18 "
+            "--data cifar10 --epochs 30 --batch-size 512 --out runs/r18\n"
+            "  # two machines, 8 GPUs each; run on both, with --node_rank=0 and 1:\n"
+            "  torchrun --nnodes=2 --nproc_per_node=8 --node_rank=0 --rdzv_backend=c10d "
+            "--rdzv_endpoint=HOST0:29400 --rdzv_id=r18 -m course_utils train ..."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--model", required=True, choices=MODELS, help="the network to train")
+    p.add_argument("--data", required=True, choices=NAMES, help="the dataset")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="folder for checkpoint.pt, tensorboard/ and history.json")
+    p.add_argument("--epochs", type=int, default=10, help="total epochs, counting resumed ones (default 10)")
+    p.add_argument("--batch-size", type=int, default=128, metavar="N",
+                   help="global batch: under torchrun each of the W processes reads N/W (default 128)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (peak of the one-cycle schedule for SGD); default 0.1 for "
+                        "SGD, 1e-3 for Adam")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
+                   help="sgd: momentum 0.9, weight decay 5e-4 and a one-cycle schedule; adam: "
+                        "constant lr. Default: sgd for cifar_resnet20 and resnet18, adam otherwise")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crops (and flips where they keep the class); default on for cifar10")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+                   help="mixed precision: auto = bf16 or fp16 on a GPU, off on the CPU (default auto)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, mps (default: the fastest; under torchrun cuda:LOCAL_RANK)")
+    p.add_argument("--fast", action="store_true",
+                   help="keep the dataset on the device as uint8 and make (augmented) batches there "
+                        "(course_utils.fast): much faster on a GPU; --workers is then ignored")
+    p.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="use only the first N training and test images (quick experiments)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="DataLoader worker processes per rank (default: 0 on 2 cores, up to 4)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the weights and the shuffle: same seed, same run (default 0)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="continue from OUT/checkpoint.pt when it exists (default); --no-resume "
+                        "starts over and replaces it")
+    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                   help="stop after this epoch, as if interrupted (the schedule still plans for "
+                        "--epochs); run again without it to continue")
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                   help="write TensorBoard logs to OUT/tensorboard (default on)")
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help="where the datasets are (default: COURSE_DATA_DIR, or data/)")
+    p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
+                   help="download a missing dataset (default); --no-download fails instead")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="accept a partial copy of CIFAR-10, such as the course's sample data "
+                        "(smoke mode, COURSE_SMOKE=1, does so)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("`python -m course_utils train` is not implemented yet (it comes with the scaling issue). "
-          "Train in a notebook with course_utils.train.fit for now.")
-    return 2
+    # --device cpu on a GPU machine (or a notebook demo on one GPU): CPU processes talk through gloo
+    cpu = args.device is not None and args.device.startswith("cpu")
+    rank, world_size, local_rank = ddp.init_from_env(backend="gloo" if cpu else None)
+    try:
+        return _train(args, rank, world_size, local_rank)
+    except (UsageError, DatasetNotFoundError, DatasetCorruptError, CheckpointError,
+            TrainingDivergedError) as err:
+        where = f"[rank {rank}] " if world_size > 1 else ""
+        if ddp.is_main() or not isinstance(err, UsageError):  # usage errors: say it once
+            print(f"{where}error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, UsageError) else 1
+    finally:
+        ddp.cleanup()
+
+
+def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int) -> int:
+    _check_args(args)
+    device = _device(args.device, world_size, local_rank)
+    batch = _split_batch(args.batch_size, world_size)
+    optimizer_name = args.optimizer or DEFAULT_OPTIMIZER[args.model]
+    lr = args.lr if args.lr is not None else DEFAULT_LR[optimizer_name]
+    checkpoint = args.out / "checkpoint.pt"
+    if not args.resume and checkpoint.is_file() and ddp.is_main():
+        print(f"--no-resume: starting over; the checkpoint in {args.out} will be replaced.")
+    ddp.barrier()  # rank 0 has looked at the old checkpoint before anyone may write
+
+    train_loader, test_loader = make_loaders(args, batch, rank, world_size, device)
+    torch.manual_seed(args.seed)  # same initial weights on every rank (DDP also copies rank 0's)
+    model = build_model(args.model, args.data).to(device)
+    if args.fast and device.type == "cuda":  # the fast loaders' batches are channels-last there
+        model = model.to(memory_format=torch.channels_last)
+    if world_size > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer, scheduler = make_optimizer(model, optimizer_name, lr, args.epochs, len(train_loader))
+    if args.resume:
+        _check_schedule(checkpoint, scheduler)
+
+    if ddp.is_main():
+        stop = f" (stopping after epoch {args.stop_after})" if args.stop_after else ""
+        print(f"Training {args.model} on {args.data} ({len(train_loader)} steps per epoch) "
+              f"for {args.epochs} epochs{stop} on {world_size} process(es), device {device}, "
+              f"batch {args.batch_size} ({batch} per process), {optimizer_name} lr {lr:g}.")
+    history = fit(model, train_loader, test_loader,
+                  epochs=min(args.epochs, args.stop_after or args.epochs),
+                  optimizer=optimizer, scheduler=scheduler,
+                  scheduler_interval="batch" if scheduler is not None else "epoch",
+                  device=device, amp=False if args.amp == "off" else args.amp,
+                  checkpoint=checkpoint, resume=args.resume,
+                  log_dir=args.out / "tensorboard" if args.tensorboard else None)
+
+    fingerprints = ddp.all_gather_objects(ddp.weights_fingerprint(model))
+    if ddp.is_main():
+        summary = {
+            "history": history.to_dict(),
+            "test_accuracy": history.test_acc[-1] if len(history) else None,
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                     if k != "run"},
+            "world_size": world_size,
+            "device": str(device),
+            "weights_sha256": fingerprints,  # one per rank: equal when the ranks stayed in step
+        }
+        (args.out / "history.json").write_text(json.dumps(summary, indent=1))
+        same = ""
+        if world_size > 1:
+            same = ("weights identical on all ranks; " if len(set(fingerprints)) == 1
+                    else "weights DIFFERENT across ranks; ")
+        print(f"Test accuracy {summary['test_accuracy']:.2%} after {len(history)} epoch(s); "
+              f"{same}wrote {args.out / 'history.json'}.")
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for name in ("epochs", "batch_size", "subset", "stop_after"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {value}.")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError(f"--workers must be 0 or more, not {args.workers}.")
+    if args.model == "mnist_resnet" and IMAGE_SIZE[args.data] != 28:
+        raise UsageError(f"mnist_resnet is built for 28x28 grey images (mnist, fashion_mnist), "
+                         f"not {args.data}; for {args.data} use cifar_resnet20 or resnet18.")
+    if args.model == "sequential_cnn" and args.data != "cifar10":
+        raise UsageError(f"sequential_cnn is built for 32x32 colour images (cifar10), not "
+                         f"{args.data}; for {args.data} use mnist_resnet.")
+
+
+def _device(choice: str | None, world_size: int, local_rank: int) -> torch.device:
+    """``--device``, else one GPU per process under torchrun, else the fastest device here."""
+    if choice is None and world_size > 1 and torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    try:
+        device = get_device(choice)
+    except (RuntimeError, ValueError) as err:
+        raise UsageError(str(err)) from err
+    if world_size > 1 and device.type == "mps":
+        return torch.device("cpu")  # gloo cannot communicate MPS tensors
+    if world_size > 1 and device.type == "cuda" and device.index is None:
+        return torch.device("cuda", local_rank)  # --device cuda: each process its own GPU
+    return device
+
+
+def _split_batch(global_batch: int, world_size: int) -> int:
+    try:
+        return ddp.per_rank_batch_size(global_batch, world_size)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def build_model(name: str, data: str) -> nn.Module:
+    """A fresh model for ``data`` (its number of input channels)."""
+    channels = IN_CHANNELS[data]
+    if name == "sequential_cnn":
+        return SequentialCNN(relu=True)
+    if name == "mnist_resnet":
+        return MnistResNet()
+    if name == "cifar_resnet20":
+        return CifarResNet(20, in_channels=channels)
+    return resnet18(in_channels=channels)
+
+
+def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: int,
+                 device: torch.device) -> tuple[DataLoader, DataLoader]:
+    """Training and test loaders for this rank.
+
+    The training loader's ``DistributedSampler`` shuffles all images with
+    ``seed + epoch`` (the same order on every rank) and gives rank r every
+    W-th image from position r, padding with repeats so all ranks get as many.
+    The test set is split the same way but without padding (``range(rank,
+    n, W)``), so every image is counted exactly once when ``evaluate`` sums.
+    """
+    augment = args.augment if args.augment is not None else args.data == "cifar10"
+    if args.fast:  # the same split of the data, done on the device by course_utils.fast
+        from course_utils.fast import fast_loaders
+        return fast_loaders(args.data, batch, device=device, augment=augment, subset=args.subset,
+                            root=args.data_dir, download=args.download,
+                            allow_partial=args.allow_partial, seed=args.seed, rank=rank,
+                            world_size=world_size)
+    train_set, test_set = get_datasets(args.data, root=args.data_dir, augment=augment,
+                                       download=args.download, allow_partial=args.allow_partial)
+    train_n, test_n = args.subset, args.subset
+    if is_smoke():
+        train_n = min(train_n or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
+        test_n = min(test_n or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE)
+    if train_n is not None:
+        train_set = Subset(train_set, range(min(train_n, len(train_set))))
+    if test_n is not None:
+        test_set = Subset(test_set, range(min(test_n, len(test_set))))
+    test_set = Subset(test_set, range(rank, len(test_set), world_size))
+
+    workers = default_num_workers() if args.workers is None else args.workers
+    common = dict(num_workers=workers, pin_memory=torch.cuda.is_available(),
+                  persistent_workers=workers > 0)
+    sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=args.seed)
+    train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler, **common)
+    test_loader = DataLoader(test_set, batch_size=batch, shuffle=False, **common)
+    return train_loader, test_loader
+
+
+def make_optimizer(model: nn.Module, name: str, lr: float, epochs: int, steps_per_epoch: int):
+    """SGD (momentum 0.9, weight decay 5e-4) with a one-cycle schedule, or plain Adam."""
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr), None
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4,
+                                nesterov=True)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
+                                                    steps_per_epoch=steps_per_epoch)
+    return optimizer, scheduler
+
+
+def _check_schedule(checkpoint: Path, scheduler) -> None:
+    """A one-cycle schedule is planned for a number of steps; resuming must plan the same."""
+    if scheduler is None or not checkpoint.is_file():
+        return
+    saved = (load_checkpoint(checkpoint).get("scheduler") or {}).get("total_steps")
+    if saved is not None and saved != scheduler.total_steps:
+        raise UsageError(
+            f"{checkpoint} was trained with a one-cycle schedule of {saved} steps; this command "
+            f"plans {scheduler.total_steps} (another --epochs, --batch-size, --subset or number of "
+            "processes). Use the same options to continue, --no-resume to start over, or another --out."
+        )

@@ -1,0 +1,56 @@
+"""bench/train_speed.py runs on the CPU and reports its figures in the promised format (not its speed)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "train_speed.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "speed.json"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--batch-size", "4", "--steps", "1",
+         "--pipeline-images", "256", "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout, json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_bench_prints_the_device_the_versions_each_figure_and_the_ratios(tiny_run):
+    stdout, _ = tiny_run
+    lines = stdout.splitlines()
+    assert lines[0].startswith("device: cpu")
+    assert any(line.startswith("torch: ") for line in lines)
+    assert any(line.startswith("torchvision: ") for line in lines)
+    for name in ("pil", "fast"):
+        assert any(line.split()[:1] == [name] and "images/s" in line for line in lines), name
+    assert "x pil)" in stdout
+    for name in ("plain", "course_utils", "fast"):
+        assert any(line.split()[:1] == [name] and "x plain)" in line for line in lines), name
+    assert lines[-1].startswith("wrote ")
+
+
+@pytest.mark.slow
+def test_bench_json_has_the_documented_keys_and_positive_numbers(tiny_run):
+    _, result = tiny_run
+    assert result["device"].startswith("cpu")
+    assert set(result["data_pipeline_images_per_s"]) == {"pil", "fast"}
+    assert set(result["train_images_per_s"]) == {"plain", "course_utils", "fast"}
+    figures = [*result["data_pipeline_images_per_s"].values(), *result["train_images_per_s"].values(),
+               *result["ratios"].values()]
+    assert all(isinstance(v, float) and v > 0 for v in figures)
+    assert {"torch", "torchvision", "python"} <= set(result["versions"])
+    assert result["settings"]["batch_size"] == 4 and result["settings"]["steps"] == 1
+    assert result["command"].startswith("python bench/train_speed.py --quick")
+
+
+def test_bench_help_documents_quick_and_json():
+    run = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "--quick" in run.stdout and "--json" in run.stdout

@@ -1,0 +1,138 @@
+"""`python -m course_utils train`: one process, on the real MNIST sample."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from course_utils.checkpoint import load_checkpoint, load_weights
+from course_utils.cli import main
+from course_utils.models import MnistResNet
+
+TINY = ["--model", "mnist_resnet", "--data", "mnist", "--subset", "256", "--batch-size", "64",
+        "--no-download", "--no-tensorboard", "--workers", "0"]
+
+
+def train(out, *extra) -> int:
+    return main(["train", *TINY, "--out", str(out), *extra])
+
+
+def test_help_lists_models_datasets_and_the_torchrun_example(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("sequential_cnn", "mnist_resnet", "cifar_resnet20", "resnet18",
+                 "mnist", "fashion_mnist", "cifar10", "torchrun", "--no-resume", "--stop-after", "--fast"):
+        assert word in text
+
+
+def test_unknown_model_is_refused_listing_the_choices(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--model", "resnet50", "--data", "mnist", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'resnet50'" in err and "resnet18" in err and "mnist_resnet" in err
+
+
+def test_unknown_dataset_is_refused_listing_the_choices(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "resnet18", "--data", "imagenet", "--out", str(tmp_path)])
+    assert "fashion_mnist" in capsys.readouterr().err
+
+
+def test_model_that_does_not_fit_the_images_is_refused_with_the_alternative(capsys, tmp_path):
+    status = main(["train", "--model", "mnist_resnet", "--data", "cifar10", "--out", str(tmp_path)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "28x28" in err and "cifar_resnet20" in err
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_zero_epochs_is_refused(capsys, tmp_path):
+    assert main(["train", "--model", "resnet18", "--data", "cifar10", "--epochs", "0",
+                 "--out", str(tmp_path)]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_missing_dataset_offline_says_where_and_exits_1_without_traceback(tmp_path):
+    env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "empty")}
+    result = subprocess.run(
+        [sys.executable, "-m", "course_utils", "train", "--model", "mnist_resnet", "--data", "mnist",
+         "--no-download", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    assert "mnist is not in" in result.stderr and "fetch-data mnist" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_checkpoint_tensorboard_and_history_json(mnist_root, tmp_path):
+    assert main(["train", *TINY[:-3], "--workers", "0", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "history.json").read_text())
+    history = summary["history"]
+    assert history["epoch"] == [1, 2]
+    assert history["train_loss"][1] < history["train_loss"][0]
+    assert summary["test_accuracy"] == history["test_acc"][-1]
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["world_size"] == 1 and summary["device"] == "cpu"
+    assert summary["args"]["model"] == "mnist_resnet" and summary["args"]["epochs"] == 2
+    assert (tmp_path / "checkpoint.pt").is_file()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    load_weights(MnistResNet(), tmp_path / "checkpoint.pt")  # a plain model loads it
+
+
+@pytest.mark.slow
+def test_rerun_with_more_epochs_continues_to_the_same_result_as_one_straight_run(mnist_root, tmp_path):
+    assert train(tmp_path / "straight", "--epochs", "2") == 0
+    assert train(tmp_path / "resumed", "--epochs", "1") == 0
+    assert train(tmp_path / "resumed", "--epochs", "2") == 0
+    straight = json.loads((tmp_path / "straight" / "history.json").read_text())["history"]
+    resumed = json.loads((tmp_path / "resumed" / "history.json").read_text())["history"]
+    assert resumed["epoch"] == [1, 2]
+    assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-6)
+    assert resumed["test_acc"] == straight["test_acc"]
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"]
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+@pytest.mark.slow
+def test_no_resume_starts_over(mnist_root, tmp_path, capsys):
+    assert train(tmp_path, "--epochs", "1") == 0
+    assert train(tmp_path, "--epochs", "1", "--no-resume") == 0
+    out = capsys.readouterr().out
+    assert "starting over" in out and "Resuming" not in out
+
+
+@pytest.mark.slow
+def test_changing_epochs_of_a_one_cycle_run_is_refused_with_what_to_do(mnist_root, tmp_path, capsys):
+    assert train(tmp_path, "--epochs", "1", "--optimizer", "sgd", "--lr", "0.05") == 0
+    assert train(tmp_path, "--epochs", "2", "--optimizer", "sgd", "--lr", "0.05") == 2
+    err = capsys.readouterr().err
+    assert "one-cycle schedule" in err and "--no-resume" in err
+
+
+@pytest.mark.slow
+def test_stop_after_then_rerun_equals_a_straight_one_cycle_run(mnist_root, tmp_path):
+    sgd = ["--epochs", "2", "--optimizer", "sgd", "--lr", "0.05"]
+    assert train(tmp_path / "straight", *sgd) == 0
+    assert train(tmp_path / "resumed", *sgd, "--stop-after", "1") == 0
+    first = json.loads((tmp_path / "resumed" / "history.json").read_text())["history"]
+    assert first["epoch"] == [1]
+    assert train(tmp_path / "resumed", *sgd) == 0
+    straight = json.loads((tmp_path / "straight" / "history.json").read_text())["history"]
+    resumed = json.loads((tmp_path / "resumed" / "history.json").read_text())["history"]
+    assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-6)
+    assert resumed["lr"] == pytest.approx(straight["lr"])
+
+
+@pytest.mark.slow
+def test_fast_loaders_train_too(mnist_root, tmp_path):
+    assert main(["train", *TINY, "--epochs", "2", "--fast", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    history = json.loads((tmp_path / "history.json").read_text())["history"]
+    assert history["train_loss"][1] < history["train_loss"][0]
