@@ -5,6 +5,7 @@ import json
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -32,6 +33,21 @@ def test_notebook_is_committed_with_outputs_cleared(path):
              if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
     assert not dirty, f"{path.name}: cells {dirty} hold outputs; clear them before committing"
 
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_notebook_code_compiles_without_warnings(path):
+    """No cell may show a learner a SyntaxWarning, e.g. an invalid escape like "$\\mathcal$" in a non-raw string."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        python = "\n".join(  # IPython magics are not Python: a `pass` in their place
+            line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("!", "%")) else line
+            for line in cell.source.splitlines())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(python, f"{path.name}, cell {i}", "exec", dont_inherit=True)
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
 def test_notebook_has_colab_badge_to_itself_and_setup_cell(path):
