@@ -8,6 +8,9 @@ shapes and parameter counts, so a learner's version can be compared with them.
 * ``ResNet``, ``resnet18``  blocks stacked into four stages with ``_make_layer``
 * ``CifarResNet``    the 16-32-64 family of the ResNet paper's CIFAR section
 * ``MnistResNet``    the small two-block network of the MNIST tutorial
+
+Each checks its input with ``check_images``, so a wrong shape gets an error that
+names the input and the fix, not a failure deep inside the network.
 """
 from __future__ import annotations
 
@@ -29,6 +32,52 @@ def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     """1x1 convolution: changes the channel count (and, with a stride, the size)."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+
+
+def check_images(x: object, channels: int, size: int | None = None, *, model: str) -> None:
+    """Stop with an error that says what to do when ``x`` is not a batch the model can take.
+
+    A network takes a *batch* of images, shape (N, C, H, W), as floats. When the
+    shape is wrong, PyTorch's own error comes from deep inside the network
+    ("mat1 and mat2 shapes cannot be multiplied (1x4096 and 1024x64)"); this
+    one names the input, what was expected and the usual fix.
+
+    >>> check_images(torch.zeros(3, 32, 32), 3, 32, model="SequentialCNN")
+    Traceback (most recent call last):
+    ...
+    ValueError: SequentialCNN takes a batch of images of shape (N, 3, 32, 32), but got one image of shape (3, 32, 32): add the batch dimension with x.unsqueeze(0).
+    """
+    if torch.jit.is_tracing():  # TensorBoard's add_graph traces the model: shapes are not plain ints then
+        return
+    want = f"(N, {channels}, {size or 'H'}, {size or 'W'})"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{model} takes a tensor of shape {want}, not a {type(x).__name__}. Convert "
+                        "images with torchvision.transforms.ToTensor() (or the course's dataset transforms).")
+    shape = tuple(x.shape)
+    if x.ndim == 3 and shape[0] == channels:
+        raise ValueError(f"{model} takes a batch of images of shape {want}, but got one image of "
+                         f"shape {shape}: add the batch dimension with x.unsqueeze(0).")
+    if x.ndim != 4:
+        raise ValueError(f"{model} takes a batch of images of shape {want}, but got a "
+                         f"{x.ndim}-dimensional tensor of shape {shape}.")
+    if shape[1] != channels:
+        if shape[3] == channels:
+            hint = "it looks channels-last (N, H, W, C), as NumPy and PIL store images: use x.permute(0, 3, 1, 2)"
+        elif channels == 3 and shape[1] == 1:
+            hint = "these are grey images: repeat the channel with x.expand(-1, 3, -1, -1), or build the model for 1 channel"
+        elif channels == 1 and shape[1] == 3:
+            hint = "these are colour images: convert them with torchvision.transforms.Grayscale()"
+        else:
+            hint = "check which dataset the images come from"
+        raise ValueError(f"{model} takes {channels}-channel images, shape {want}, but got "
+                         f"{shape[1]} channels in shape {shape}: {hint}.")
+    if size is not None and shape[2:] != (size, size):
+        raise ValueError(f"{model} takes {size}x{size} images, shape {want}, but got {shape[2]}x{shape[3]} "
+                         f"in shape {shape}: its layers were sized for {size}x{size} (notebook 01 derives "
+                         f"why). Resize the images with torchvision.transforms.Resize(({size}, {size})).")
+    if not x.is_floating_point():
+        raise TypeError(f"{model} takes float images, but got {x.dtype}: convert uint8 pixels with "
+                        "x.float() / 255, then normalise them as the training images were.")
 
 
 class SequentialCNN(nn.Sequential):
@@ -61,6 +110,10 @@ class SequentialCNN(nn.Sequential):
             nn.Linear(64, num_classes),
         )
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, 3, 32, model="SequentialCNN")  # a clear error instead of "mat1 and mat2 ..."
+        return super().forward(x)
+
     def __getitem__(self, idx: int | slice) -> nn.Module:
         """A slice is a plain ``nn.Sequential``: ``SequentialCNN()[:7]`` is the convolutional part."""
         if isinstance(idx, slice):
@@ -86,6 +139,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
+        self.in_channels = in_channels
         self.conv1 = conv3x3(in_channels, out_channels, stride)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -98,6 +152,7 @@ class ResidualBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.in_channels, model="ResidualBlock")
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -151,6 +206,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.conv1.in_channels, model="ResNet")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4) imagenet stem
         x = self.layer1(x)  # (N, 64, 56, 56) for a 224x224 input
         x = self.layer2(x)  # (N, 128, 28, 28)
@@ -203,6 +259,7 @@ class CifarResNet(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.conv1.in_channels, model="CifarResNet")
         x = self.relu(self.bn1(self.conv1(x)))  # (N, 16, 32, 32)
         x = self.layer3(self.layer2(self.layer1(x)))  # (N, 64, 8, 8)
         return self.fc(torch.flatten(self.avgpool(x), 1))
@@ -257,6 +314,7 @@ class MnistResNet(nn.Module):
         self.fc = nn.Linear(15 * 5 * 5, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, 1, 28, model="MnistResNet")
         x = self.block1(torch.relu(self.pool(self.conv1(x))))  # (N, 20, 12, 12)
         x = self.block2(torch.relu(self.pool(self.conv2(x))))  # (N, 15, 5, 5)
         return self.fc(torch.flatten(x, 1))  # flatten, not x.view(64, -1): any batch size works

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 import torchvision
@@ -115,3 +117,42 @@ def test_cifar_resnet20_has_about_0_27_million_parameters():
 def test_cifar_resnet_rejects_depth_not_6n_plus_2():
     with pytest.raises(ValueError, match="6n \\+ 2"):
         CifarResNet(18)
+
+
+# --- a wrong input gets an error that names the input and the fix ------------------------
+
+@pytest.mark.parametrize("model, x, words", [
+    (SequentialCNN(), torch.zeros(3, 32, 32), ["one image", "(3, 32, 32)", "x.unsqueeze(0)"]),
+    (SequentialCNN(), torch.zeros(1, 3, 64, 64), ["32x32 images", "64x64", "Resize((32, 32))"]),
+    (SequentialCNN(), torch.zeros(2, 32, 32, 3), ["3-channel", "channels-last", "x.permute(0, 3, 1, 2)"]),
+    (SequentialCNN(), torch.zeros(2, 1, 32, 32), ["3-channel", "1 channels", "x.expand(-1, 3, -1, -1)"]),
+    (MnistResNet(), torch.zeros(2, 3, 28, 28), ["1-channel", "Grayscale()"]),
+    (MnistResNet(), torch.zeros(2, 28, 28), ["(N, 1, 28, 28)", "3-dimensional", "(2, 28, 28)"]),
+    (resnet18(), torch.zeros(2, 1, 32, 32), ["ResNet takes 3-channel images", "1 channels"]),
+    (CifarResNet(20), torch.zeros(2, 3, 32, 32, dtype=torch.uint8), ["float images", "torch.uint8", "/ 255"]),
+    (ResidualBlock(64, 128, stride=2), torch.zeros(1, 32, 8, 8), ["ResidualBlock takes 64-channel", "32 channels"]),
+])
+def test_wrong_input_says_what_was_expected_and_how_to_fix_it(model, x, words):
+    with pytest.raises((ValueError, TypeError)) as err:
+        model(x)
+    for word in words:
+        assert word in str(err.value), f"{word!r} not in: {err.value}"
+
+
+def test_a_list_instead_of_a_tensor_says_to_convert_it():
+    with pytest.raises(TypeError, match="not a list.*ToTensor"):
+        SequentialCNN()([[0.0] * 32] * 32)
+
+
+def test_input_check_accepts_any_size_where_the_model_allows_it():
+    assert resnet18()(torch.zeros(1, 3, 40, 40)).shape == (1, 10)  # global average pooling
+    assert resnet18(in_channels=1)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+    assert SequentialCNN()(torch.zeros(2, 3, 32, 32).to(memory_format=torch.channels_last)).shape == (2, 10)
+
+
+def test_input_check_stays_out_of_tensorboard_graph_tracing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.trace is deprecated, add_graph still uses it
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        traced = torch.jit.trace(SequentialCNN().eval(), torch.zeros(2, 3, 32, 32))
+    assert traced(torch.zeros(5, 3, 32, 32)).shape == (5, 10)
