@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset, IterableDataset
 
 from course_utils.checkpoint import load_checkpoint, restore_model, save_checkpoint
 from course_utils.config import get_device
@@ -152,6 +153,9 @@ def fit(
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', not {scheduler_interval!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH: the file to resume from.")
+    check_loader(train_loader, "fit's train_loader")
+    if test_loader is not None:
+        check_loader(test_loader, "fit's test_loader")
     device = torch.device(device) if device is not None else get_device()
     progress = progress and is_main()  # one progress bar, not one per rank
     model.to(device)
@@ -269,6 +273,7 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device |
     >>> evaluate(model, test_loader)  # doctest: +SKIP
     {'loss': 0.31, 'accuracy': 0.912, 'n': 10000}
     """
+    check_loader(loader, "evaluate")
     model = unwrap(model)  # no DDP hooks: each rank evaluates on its own, the sums are reduced
     device = torch.device(device) if device is not None else _model_device(model)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
@@ -304,6 +309,7 @@ def predict(model: nn.Module, loader: Iterable, *, device: str | torch.device | 
 
     >>> y_true, y_pred = predict(model, test_loader)  # doctest: +SKIP
     """
+    check_loader(loader, "predict")
     device = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
     model.to(device).eval()
@@ -313,6 +319,30 @@ def predict(model: nn.Module, loader: Iterable, *, device: str | torch.device | 
         ys.append(y)
     model.train(was_training)
     return torch.cat(ys), torch.cat(preds)
+
+
+def check_loader(loader: object, what: str) -> None:
+    """Stop with a clear error when ``loader`` does not yield ``(images, labels)`` batches.
+
+    The usual slips: a tensor of images, an ``(images, labels)`` pair, or a
+    ``Dataset`` (which yields one unbatched example at a time). Each would fail
+    later with a puzzling unpacking or shape error.
+    """
+    fix = "wrap them in a DataLoader: DataLoader(TensorDataset(images, labels), batch_size=256)"
+    if isinstance(loader, torch.Tensor):
+        raise TypeError(f"{what} takes a loader of (images, labels) batches, not a tensor of shape "
+                        f"{tuple(loader.shape)}. For predictions on a tensor, call model(images) under "
+                        f"torch.no_grad(); to use {what}, {fix}.")
+    if isinstance(loader, (tuple, list)) and len(loader) == 2 and all(isinstance(t, torch.Tensor) for t in loader):
+        raise TypeError(f"{what} takes a loader of (images, labels) batches, not one (images, labels) "
+                        f"pair: {fix}.")
+    if isinstance(loader, Dataset) and not isinstance(loader, IterableDataset):
+        raise TypeError(f"{what} takes a loader of (images, labels) batches, not a {type(loader).__name__} "
+                        "dataset, which yields one image at a time: wrap it with "
+                        "DataLoader(dataset, batch_size=256) (or use course_utils.data.get_loaders).")
+    if not hasattr(loader, "__iter__"):
+        raise TypeError(f"{what} takes a loader of (images, labels) batches, not an object of type "
+                        f"{type(loader).__name__}.")
 
 
 def autocast_dtype(device: torch.device, amp: bool | str = "auto") -> torch.dtype | None:

@@ -73,6 +73,31 @@ def test_evaluate_returns_loss_and_accuracy_fraction():
     assert result["loss"] == pytest.approx(nn.functional.cross_entropy(torch.tensor([[1.0, 0.0]]).expand(100, 2), y).item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("wrong, match", [
+    (blobs(8)[0], r"not a tensor of shape \(8, 1, 4, 4\).*model\(images\).*DataLoader\(TensorDataset"),
+    (blobs(8), r"not one \(images, labels\) pair.*DataLoader\(TensorDataset"),
+    (TensorDataset(*blobs(8)), r"not a TensorDataset dataset.*DataLoader\(dataset, batch_size=256\)"),
+    (3, r"not an object of type int"),
+])
+@pytest.mark.parametrize("call", ["fit", "evaluate", "predict"])
+def test_training_functions_reject_what_is_not_a_loader_with_the_fix(call, wrong, match):
+    model = tiny_model()
+    run = {"fit": lambda: fit(model, wrong, epochs=1, progress=False),
+           "evaluate": lambda: evaluate(model, wrong, device="cpu"),
+           "predict": lambda: predict(model, wrong, device="cpu")}[call]
+    with pytest.raises(TypeError, match=match):
+        run()
+
+
+def test_fit_checks_the_test_loader_before_training():
+    train, _ = blob_loaders()
+    model = tiny_model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(TypeError, match="fit's test_loader"):
+        fit(model, train, blobs(8)[0], epochs=1, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # nothing trained
+
+
 def test_predict_returns_labels_and_predictions_in_order():
     x, y = blobs(50)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
