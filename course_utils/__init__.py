@@ -7,6 +7,7 @@ One module, one job:
 * ``shapes``    output-size arithmetic for convolutions and pooling, shape checks
 * ``models``    the reference networks the notebooks rebuild step by step
 * ``train``     ``fit`` / ``evaluate``: the training loop, checkpoints, history
+* ``classify``  your own picture, prepared like the training images, then classified
 * ``viz``       torchviz graphs and matplotlib plots
 * ``exercises`` the self-checking exercises of the notebooks
 """
