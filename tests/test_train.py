@@ -206,17 +206,47 @@ def test_history_round_trips_through_a_dict():
     assert h.best_epoch() == 2
 
 
-@pytest.mark.slow
-def test_mnist_resnet_reaches_92_percent_on_real_mnist_sample_in_4_epochs(mnist_root):
-    # CPU kernels differ between machines, so a run lands a few tenths of a point either
-    # way (0.929 on CI where 0.95 here); the bar sits below that spread, well above chance.
-    torch.manual_seed(0)
-    train, test = get_loaders("mnist", batch_size=64, num_workers=0)
+def _mnist_run(seed: int, epochs: int) -> list[float]:
+    """The issue's recipe: MnistResNet, Adam lr 1e-3, batch 64, on the 3,000/1,000-image sample."""
+    torch.manual_seed(seed)
+    train, test = get_loaders("mnist", batch_size=64, num_workers=0, seed=seed)
     assert len(train.dataset) == 3000 and len(test.dataset) == 1000
     model = MnistResNet()
-    history = fit(model, train, test, epochs=4, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+    history = fit(model, train, test, epochs=epochs, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
                   device="cpu", progress=False)
-    assert max(history.test_acc) >= 0.92, history
+    return history.test_acc
+
+
+@pytest.mark.slow
+def test_mnist_resnet_reaches_93_percent_on_real_mnist_sample_within_3_epochs(mnist_root):
+    # One run's best epoch lands between 92.8% and 94.6% depending on the seed (the order of
+    # the batches and the initial weights; measured over seeds 0-5 on a 2-core CPU), so the bar
+    # is held by the mean over four seeds (93.4% here), not by one lucky or unlucky run.
+    best = [max(_mnist_run(seed, epochs=3)) for seed in range(4)]
+    assert sum(best) / len(best) >= 0.93, best
+    assert min(best) >= 0.90, best
+
+
+@pytest.mark.slow
+def test_fit_trains_exactly_like_a_plain_loop_on_real_mnist(mnist_root):
+    """fit adds progress, metrics and checkpoints around the tutorials' loop, and changes nothing in it."""
+    torch.manual_seed(0)
+    train, test = get_loaders("mnist", batch_size=64, num_workers=0, seed=0, subset=640)
+    model, loss_fn = MnistResNet(), nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for x, y in train:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+    plain = evaluate(model, test, device="cpu")["accuracy"]
+    torch.manual_seed(0)
+    train, test = get_loaders("mnist", batch_size=64, num_workers=0, seed=0, subset=640)
+    twin = MnistResNet()
+    history = fit(twin, train, test, epochs=1, optimizer=torch.optim.Adam(twin.parameters(), lr=1e-3),
+                  device="cpu", progress=False)
+    assert history.test_acc[-1] == plain
+    for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_progress_bar_does_not_change_what_is_trained():
