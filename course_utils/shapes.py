@@ -124,9 +124,10 @@ def conv2d_output_size(size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPai
                 f"padding='same' needs stride=1, got stride={stride!r}: a stride shrinks the "
                 "output, so it cannot keep the input's size (nn.Conv2d refuses it too). To halve "
                 "the size, use stride=2 with padding=(kernel_size - 1) // 2.")
-        _pair(kernel_size, "kernel_size")  # checks its range
+        sizes = _pair(size, "size")  # checks the ranges
+        _pair(kernel_size, "kernel_size")
         _pair(dilation, "dilation")
-        return size if isinstance(size, int) else _pair(size, "size")
+        return size if isinstance(size, int) else sizes
     elif isinstance(padding, str):
         raise ValueError(f"padding={padding!r}: the only padding strings are 'same' and 'valid' "
                          "(lower case, as in nn.Conv2d); otherwise give a number.")

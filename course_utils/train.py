@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset
 
-from course_utils.checkpoint import load_checkpoint, restore_model, save_checkpoint
+from course_utils.checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from course_utils.config import get_device
 from course_utils.distributed import (all_gather_objects, all_reduce_sum, broadcast_buffers, get_rank,
                                       get_world_size, is_distributed, is_main, unwrap)
@@ -168,10 +168,7 @@ def fit(
     if resume and _checkpoint_exists(checkpoint):
         state = load_checkpoint(checkpoint)
         restore_model(unwrap(model), state["model"], checkpoint)
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        restore_training_state(state, optimizer, scheduler, scaler, checkpoint, epochs)
         rng_per_rank = state.get("rng_per_rank") or []
         same_world = len(rng_per_rank) == get_world_size()  # resumed with as many ranks as saved
         _set_rng_state(rng_per_rank[get_rank()] if same_world else state["rng"], train_loader)
@@ -219,6 +216,33 @@ def fit(
         if writer is not None:
             writer.close()
     return history
+
+
+def restore_training_state(state: dict[str, Any], optimizer, scheduler, scaler,
+                           checkpoint: str | os.PathLike, epochs: int) -> None:
+    """Load the optimizer, scheduler and gradient-scaler states saved by ``fit``.
+
+    They fit only the run that saved them: the same parameters in the optimizer, and a
+    schedule of the same length (``OneCycleLR`` counts its steps, so more epochs or a
+    different batch size would run past its end). A mismatch raises ``CheckpointError``.
+    """
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            steps, saved_steps = getattr(scheduler, "total_steps", None), state["scheduler"].get("total_steps")
+            if steps != saved_steps:  # load_state_dict would quietly take the saved length
+                raise ValueError(f"this schedule has {steps} steps, the saved one {saved_steps}")
+            scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # empty when saved without float16 (CPU, bfloat16)
+            scaler.load_state_dict(state["scaler"])
+    except (ValueError, KeyError, RuntimeError) as err:
+        reason = (str(err).splitlines() or [repr(err)])[0]
+        raise CheckpointError(
+            f"The checkpoint {checkpoint} was saved by a different training run "
+            f"({type(err).__name__}: {reason}). Resume "
+            f"with the same optimizer, schedule, epochs (now {epochs}) and batch size as when it "
+            "was saved, or train into a new checkpoint path to start afresh."
+        ) from err
 
 
 def _train_one_epoch(model, loader, optimizer, loss_fn, device, amp_dtype, scaler, batch_scheduler,

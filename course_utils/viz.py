@@ -53,9 +53,15 @@ def render_graph(model: nn.Module, input_shape: Sequence[int], *, path: str | os
 
     param = next(model.parameters(), None)
     x = torch.randn(*input_shape, device=param.device if param is not None else "cpu")
-    graph = make_dot(model(x), params=dict(model.named_parameters()))
+    modes = {module: module.training for module in model.modules()}
+    model.eval()  # BatchNorm uses (and keeps) its running statistics; a batch of 1 is fine
+    try:
+        graph = make_dot(model(x), params=dict(model.named_parameters()))
+    finally:
+        for module, training in modes.items():
+            module.train(training)
     if path is None:
-        return graph
+        return _with_install_hint(graph)
     if not has_dot():
         raise GraphvizNotFoundError(f"Cannot draw the graph to {path}: `dot` was not found. {DOT_INSTALL_HINT}")
     path = Path(path)
@@ -65,6 +71,22 @@ def render_graph(model: nn.Module, input_shape: Sequence[int], *, path: str | os
     graph.render(outfile=path, format=path.suffix[1:], cleanup=True)
     path.with_suffix(".gv").unlink(missing_ok=True)  # the DOT source graphviz leaves beside it
     return path
+
+
+def _with_install_hint(graph):
+    """``graph``, whose inline display in Jupyter fails with ``DOT_INSTALL_HINT`` when ``dot`` is missing.
+
+    Jupyter draws a ``graphviz.Digraph`` by running ``dot``; without it graphviz only says
+    that it could not execute ``dot``. The subclass adds how to install it.
+    """
+    class Digraph(type(graph)):
+        def _repr_mimebundle_(self, *args, **kwargs):
+            if not has_dot():
+                raise GraphvizNotFoundError(f"Cannot draw the graph: `dot` was not found. {DOT_INSTALL_HINT}")
+            return super()._repr_mimebundle_(*args, **kwargs)
+
+    graph.__class__ = Digraph  # same object and contents, one method more
+    return graph
 
 
 def plot_history(history, *, title: str | None = None):

@@ -112,6 +112,35 @@ def test_cifar_resnet_depth_counts_weighted_layers(depth):
 
 def test_cifar_resnet20_has_about_0_27_million_parameters():
     assert 0.26e6 < count_parameters(CifarResNet(20)) < 0.28e6
+    # stem conv 3->16 and BN; three stages of 3 blocks (two 3x3 convs with BN each); two 1x1
+    # projections with BN where the stage halves the size; linear 64->10
+    conv_bn = lambda c_in, c_out: c_out * c_in * 9 + 2 * c_out  # noqa: E731  no bias, BN weight and bias
+    blocks = (6 * conv_bn(16, 16)
+              + conv_bn(16, 32) + 5 * conv_bn(32, 32)   # stage 2 starts from 16 channels
+              + conv_bn(32, 64) + 5 * conv_bn(64, 64))  # stage 3 from 32
+    projections = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
+    assert count_parameters(CifarResNet(20)) == (3 * 16 * 9 + 2 * 16) + blocks + projections + 650 == 272_474
+
+
+def test_parameter_counts_match_a_count_by_hand():
+    conv = lambda c_in, c_out, k: c_out * c_in * k * k + c_out  # noqa: E731  weights + biases
+    mnist_block = lambda c: conv(c, 30, 5) + conv(30, c, 3)     # noqa: E731
+    assert count_parameters(MnistResNet()) == (conv(1, 20, 5) + mnist_block(20) + conv(20, 15, 3)
+                                               + mnist_block(15) + (375 * 10 + 10)) == 42_790
+    assert count_parameters(ResidualBlock(64, 64)) == 2 * (64 * 64 * 9 + 2 * 64) == 73_984
+    assert count_parameters(ResidualBlock(64, 128, stride=2)) == (
+        64 * 128 * 9 + 128 * 128 * 9 + 4 * 128 + 64 * 128 + 2 * 128) == 230_144
+    assert count_parameters(SequentialCNN()) == conv(3, 32, 5) + conv(32, 32, 5) + conv(32, 64, 5) \
+        + (1024 * 64 + 64) + (64 * 10 + 10) == 145_578
+    imagenet = count_parameters(resnet18(num_classes=10, stem="imagenet"))
+    # the CIFAR stem swaps the 7x7 first convolution for a 3x3 one; nothing else has weights
+    assert count_parameters(resnet18(num_classes=10, stem="cifar")) == imagenet - 64 * 3 * (49 - 9) == 11_173_962
+
+
+@pytest.mark.parametrize("num_classes", [10, 100, 1000])
+def test_resnet18_imagenet_stem_matches_torchvision_for_any_number_of_classes(num_classes):
+    assert count_parameters(resnet18(num_classes=num_classes, stem="imagenet")) == \
+        count_parameters(torchvision.models.resnet18(weights=None, num_classes=num_classes))
 
 
 def test_cifar_resnet_rejects_depth_not_6n_plus_2():

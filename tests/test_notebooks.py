@@ -58,6 +58,9 @@ def test_notebook_has_colab_badge_to_itself_and_setup_cell(path):
     assert match and match["name"] == path.name, f"{path.name}: Colab badge missing or points elsewhere"
     setup = next(c for c in nb.cells if c.cell_type == "code")
     assert 'find_spec("course_utils") is None' in setup.source and "%pip install" in setup.source
+    repository = re.search(r'^Repository = "(.+)"$', (REPO_ROOT / "pyproject.toml").read_text(), re.M)[1]
+    assert f"git+{repository}" in setup.source, "the set-up cell must install from the project's repository"
+    assert repository.replace("https://github.com/", "https://colab.research.google.com/github/") in first.source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
@@ -65,8 +68,6 @@ def test_notebook_has_at_least_three_checked_exercises(path):
     nb = nbformat.read(path, as_version=4)
     checks = [c for c in nb.cells if c.cell_type == "code" and re.search(r"\.check\(", c.source)]
     solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
-    if path.stem.startswith("00_"):
-        pytest.skip("00_setup is the environment check, not a lesson")
     assert len(checks) >= 3, f"{path.name}: {len(checks)} check cells"
     assert len(solutions) >= 3, f"{path.name}: {len(solutions)} cells tagged 'solution'"
     for cell in solutions:
@@ -75,7 +76,9 @@ def test_notebook_has_at_least_three_checked_exercises(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
-def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, mnist_root):
+def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, mnist_root, cifar_root,
+                                                 fashion_root):
+    # all three datasets staged: a notebook must never fall back to downloading in a test
     from nbclient import NotebookClient
 
     monkeypatch.setenv("COURSE_SMOKE", "1")  # the kernel inherits this environment

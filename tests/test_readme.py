@@ -34,6 +34,14 @@ def test_notebook_text_has_no_unfilled_placeholders(path):
     nb = nbformat.read(path, as_version=4)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert not {w for w in _placeholders(text) if w.startswith(("MEASURED", "TODO", "FIXME", "PLACEHOLDER"))}
+    unfilled = re.findall(r"to be filled|to be measured|fill(?:ed)? in later|\bTBD\b|\bTODO\b|\bXXX\b", text, re.I)
+    assert not unfilled, f"{path.name} still says {unfilled}: write in what was measured"
+
+
+def test_readme_and_docs_have_no_unfilled_text():
+    for path in [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md")]:
+        unfilled = re.findall(r"to be filled|fill(?:ed)? in later|\bTBD\b|\bTODO\b", path.read_text(), re.I)
+        assert not unfilled, f"{path.name} still says {unfilled}"
 
 
 def test_readme_test_command_is_what_ci_runs():

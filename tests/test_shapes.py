@@ -139,6 +139,9 @@ def test_conv2d_output_size_same_padding_with_a_stride_raises_like_nn_conv2d():
 @pytest.mark.parametrize("kwargs, argument, reason", [
     (dict(size=0, kernel_size=3), "size=0", "at least 1"),
     (dict(size=(8, 0), kernel_size=3), "size=(8, 0)", "at least 1"),
+    (dict(size=0, kernel_size=3, padding="same"), "size=0", "at least 1"),
+    (dict(size=-5, kernel_size=3, padding="same"), "size=-5", "at least 1"),
+    (dict(size=(8, 0), kernel_size=3, padding="same"), "size=(8, 0)", "at least 1"),
     (dict(size=8, kernel_size=0), "kernel_size=0", "at least 1"),
     (dict(size=8, kernel_size=3, stride=0), "stride=0", "at least 1"),
     (dict(size=8, kernel_size=3, dilation=0), "dilation=0", "at least 1"),

@@ -154,6 +154,50 @@ def test_resume_after_interruption_gives_the_same_history_as_one_run(tmp_path):
         assert getattr(resumed, column) == pytest.approx(getattr(full, column), abs=1e-6), column
 
 
+class Disconnect(Exception):
+    """What a Colab disconnect does to a running cell: it stops in the middle of an epoch."""
+
+
+class DisconnectingLoader:
+    """``loader``, which stops with ``Disconnect`` at batch ``at_batch`` of epoch ``at_epoch``."""
+
+    def __init__(self, loader, at_epoch, at_batch):
+        self.loader, self.at_epoch, self.at_batch, self.epoch = loader, at_epoch, at_batch, 0
+        self.generator = loader.generator  # fit saves and restores the shuffling state through it
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.epoch += 1
+        for i, batch in enumerate(self.loader):
+            if (self.epoch, i) == (self.at_epoch, self.at_batch):
+                raise Disconnect
+            yield batch
+
+
+def test_resume_after_a_disconnect_mid_epoch_gives_the_same_run(tmp_path):
+    train, test = blob_loaders()
+    model = tiny_model()
+    full = fit(model, train, test, epochs=3, lr=0.05, progress=False)
+
+    ckpt = tmp_path / "ckpt.pt"
+    train, test = blob_loaders()
+    with pytest.raises(Disconnect):  # epoch 1 is saved, epoch 2 stops after 3 of its 6 batches
+        fit(tiny_model(), DisconnectingLoader(train, at_epoch=2, at_batch=3), test, epochs=3, lr=0.05,
+            checkpoint=ckpt, progress=False)
+    assert load_checkpoint(ckpt)["epoch"] == 1
+    torch.manual_seed(7)  # the new session's random state differs; the checkpoint restores it
+    train, test = blob_loaders()
+    twin = tiny_model()
+    resumed = fit(twin, train, test, epochs=3, lr=0.05, checkpoint=ckpt, resume=True, progress=False)
+    assert resumed.epoch == [1, 2, 3]
+    for column in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert getattr(resumed, column) == pytest.approx(getattr(full, column), abs=1e-6), column
+    for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_resume_without_checkpoint_file_starts_from_epoch_one(tmp_path, capsys):
     train, _ = blob_loaders()
     history = fit(tiny_model(), train, epochs=1, checkpoint=tmp_path / "new.pt", resume=True)
@@ -178,6 +222,36 @@ def test_checkpoint_of_another_model_gives_a_clear_error(tmp_path):
     other = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     with pytest.raises(CheckpointError, match="different model"):
         load_weights(other, ckpt)
+
+
+def _one_cycle_run(epochs, ckpt, resume=False, lr=0.05):
+    train, _ = blob_loaders()
+    model = tiny_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
+                                                    steps_per_epoch=len(train))
+    return fit(model, train, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
+               scheduler_interval="batch", checkpoint=ckpt, resume=resume, progress=False)
+
+
+def test_resuming_with_a_longer_schedule_says_the_run_differs(tmp_path):
+    ckpt = tmp_path / "best.pt"
+    _one_cycle_run(2, ckpt)
+    assert len(_one_cycle_run(2, ckpt, resume=True)) == 2  # the same run resumes
+    with pytest.raises(CheckpointError, match=r"different training run.*this schedule has 36 steps, "
+                                              r"the saved one 12.*same optimizer, schedule, epochs \(now 6\)"):
+        _one_cycle_run(6, ckpt, resume=True)
+
+
+def test_resuming_with_another_optimizer_says_the_run_differs(tmp_path):
+    ckpt = tmp_path / "best.pt"
+    train, _ = blob_loaders()
+    fit(tiny_model(), train, epochs=1, checkpoint=ckpt, progress=False)  # Adam, one param group
+    model = tiny_model()
+    groups = [{"params": [p]} for p in model.parameters()]  # SGD with one group per tensor
+    with pytest.raises(CheckpointError, match="different training run.*new checkpoint path"):
+        fit(model, train, epochs=2, optimizer=torch.optim.SGD(groups, lr=0.1), checkpoint=ckpt,
+            resume=True, progress=False)
 
 
 def test_plain_state_dict_file_is_refused_with_advice(tmp_path):

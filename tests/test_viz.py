@@ -36,6 +36,26 @@ def test_render_graph_without_dot_says_how_to_install(tmp_path, monkeypatch):
     assert "AddBackward0" in graph.source
     with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz.*brew.*conda.*Colab"):
         render_graph(ResidualBlock(2, 2), (1, 2, 4, 4), path=tmp_path / "g.png")
+    with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz.*brew.*conda.*Colab"):
+        graph._repr_mimebundle_()  # what Jupyter calls to show the graph inline
+
+
+@needs_dot
+def test_render_graph_displays_inline_as_svg_when_dot_is_present():
+    bundle = render_graph(ResidualBlock(2, 2), (1, 2, 4, 4))._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
+
+
+def test_render_graph_leaves_batchnorm_statistics_and_modes_alone():
+    from course_utils.models import resnet18
+
+    model = resnet18(stem="imagenet")
+    model.layer1.eval()  # a part frozen on purpose keeps its mode
+    before = model.bn1.running_mean.clone()
+    graph = render_graph(model, (1, 3, 32, 32))  # layer4 sees 1x1 maps: a batch of 1 in train mode fails
+    assert "layer4.1.conv2.weight" in graph.source
+    assert torch.equal(model.bn1.running_mean, before)
+    assert model.training and model.layer2.training and not model.layer1.training
 
 
 def test_confusion_matrix_counts_true_rows_and_predicted_columns():

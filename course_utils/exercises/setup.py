@@ -1,0 +1,125 @@
+"""Exercises of ``00_setup``: what this machine means for the rest of the course.
+
+* ``device``         which device the notebooks will train on here (``get_device().type``)
+* ``run_length``     how many epochs ``pick`` gives when smoke mode and ``RUN = "short"`` meet
+* ``epoch_minutes``  how long one epoch of CIFAR-10 takes at a laptop CPU's speed
+
+They are about the set-up, not about networks: the answers decide which
+``RUN`` setting a learner picks in the notebooks that train.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from course_utils.config import get_device
+from course_utils.exercises import Exercise, as_number, check_number
+
+__all__ = ["device", "run_length", "epoch_minutes", "CPU_IMAGES_PER_S", "T4_IMAGES_PER_S"]
+
+#: Rough training speeds of ResNet-18 (CIFAR stem) on 32x32 images, in images per second:
+#: a 2-core laptop CPU (measured: 20-50, see docs/benchmarks.md) and a Colab T4 (an estimate).
+CPU_IMAGES_PER_S = 20
+T4_IMAGES_PER_S = 2500
+CIFAR10_TRAIN_IMAGES = 50_000
+
+
+# ---------------------------------------------------------------------------
+# device
+# ---------------------------------------------------------------------------
+
+_DEVICE_NAMES = {"cuda", "mps", "cpu"}
+_DEVICE_SLIPS = {
+    "gpu": "PyTorch has no device called 'gpu': an NVIDIA GPU is 'cuda', an Apple GPU 'mps'.",
+    "nvidia": "PyTorch calls an NVIDIA GPU 'cuda' (after NVIDIA's programming platform).",
+    "apple": "PyTorch calls an Apple GPU 'mps' (Metal Performance Shaders).",
+}
+
+
+def _check_device(answer: Any) -> str | None:
+    if not isinstance(answer, str):
+        return f"give the device's type as a string, 'cuda', 'mps' or 'cpu', not {answer!r}."
+    name = answer.strip().lower().split(":")[0]  # "cuda:0" names the same device as "cuda"
+    if name in _DEVICE_SLIPS:
+        return _DEVICE_SLIPS[name]
+    if name not in _DEVICE_NAMES:
+        return f"{answer!r} is not one of PyTorch's device types here: 'cuda', 'mps' or 'cpu'."
+    found = get_device().type
+    if name != found:
+        return (f"not on this machine: get_device() picks {found!r} here. It takes CUDA if PyTorch "
+                "sees an NVIDIA GPU, else Apple's MPS, else the CPU (COURSE_DEVICE overrides it).")
+    return None
+
+
+device = Exercise(
+    "device",
+    "Which device will the notebooks train on, on this machine? Answer with PyTorch's name for "
+    "it as a string: 'cuda', 'mps' or 'cpu'.",
+    _check_device,
+    hint="Section 3 printed it. In code: get_device() returns a torch.device, and its .type is "
+         "the name.",
+    solution="answer = get_device().type",
+    praise="right: that is where every notebook's tensors and models will live.",
+)
+
+
+# ---------------------------------------------------------------------------
+# run_length
+# ---------------------------------------------------------------------------
+
+def _check_run_length(answer: Any) -> str | None:
+    return check_number(answer, 1, {
+        10: "that is what RUN = 'short' gives without smoke mode. With COURSE_SMOKE=1, smoke "
+            "wins over RUN, so that a test (or a rehearsal) never runs the long version.",
+        30: "that is the full run. Both settings ask for less: which one wins?",
+    }, "pick returns smoke when COURSE_SMOKE=1 is set, else short when RUN = 'short', else full.",
+        what="one number of epochs")
+
+
+run_length = Exercise(
+    "run_length",
+    "A notebook says EPOCHS = pick(full=30, short=10, smoke=1, run=RUN). An instructor sets "
+    "RUN = \"short\" and starts Jupyter with COURSE_SMOKE=1. How many epochs does it train?",
+    _check_run_length,
+    hint="The table at the top: smoke mode overrides both RUN settings.",
+    solution="answer = 1  # smoke mode wins; without it, RUN = 'short' would give 10",
+    praise="right: smoke mode overrides RUN, so the notebooks' tests are always short.",
+)
+
+
+# ---------------------------------------------------------------------------
+# epoch_minutes
+# ---------------------------------------------------------------------------
+
+_EPOCH_MINUTES = CIFAR10_TRAIN_IMAGES / CPU_IMAGES_PER_S / 60  # 41.7
+
+
+def _check_epoch_minutes(answer: Any) -> str | None:
+    value = as_number(answer)
+    if value is None:
+        return f"give one number of minutes, not {answer!r}."
+    if abs(value - _EPOCH_MINUTES) <= 0.5:  # 41, 41.7 and 42 are all fine
+        return None
+    seconds = CIFAR10_TRAIN_IMAGES / CPU_IMAGES_PER_S
+    if abs(value - seconds) <= 1:
+        return f"{value:g} is the number of seconds; the question asks for minutes."
+    if abs(value - CIFAR10_TRAIN_IMAGES / T4_IMAGES_PER_S / 60) <= 0.05:
+        return "that is the T4's time; the question asks about the laptop CPU."
+    if abs(value - seconds / 3600) <= 0.05:
+        return f"{value:g} is the number of hours; the question asks for minutes."
+    return check_number(value, _EPOCH_MINUTES, {}, "Divide the images by the images per second "
+                        "to get seconds, then by 60.", what="one number of minutes")
+
+
+epoch_minutes = Exercise(
+    "epoch_minutes",
+    f"A laptop CPU trains ResNet-18 on CIFAR-10 at about {CPU_IMAGES_PER_S} images per second, "
+    f"a Colab T4 GPU at about {T4_IMAGES_PER_S:,}. How many minutes does one epoch (all "
+    f"{CIFAR10_TRAIN_IMAGES:,} training images) take on the laptop CPU? (Notebook 04's full "
+    "run is 30 epochs.)",
+    _check_epoch_minutes,
+    hint="seconds = images / (images per second); minutes = seconds / 60.",
+    solution=f"answer = {CIFAR10_TRAIN_IMAGES} / {CPU_IMAGES_PER_S} / 60  # about 42 minutes "
+             "(20 seconds on a T4)",
+    praise="right: about 42 minutes per epoch, 21 hours for 30 epochs. On a T4 an epoch takes "
+           "20 seconds. That is why the notebooks that train want a GPU, or smoke mode here.",
+)
