@@ -142,13 +142,19 @@ def cleanup() -> None:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside a ``DistributedDataParallel`` wrapper (or ``model`` itself).
+    """The plain model inside a ``DistributedDataParallel`` or ``torch.compile`` wrapper.
 
-    DDP's ``state_dict`` names every weight ``module.conv1.weight``; saving
-    ``unwrap(model).state_dict()`` gives ``conv1.weight``, which loads into a
-    plain model in a notebook.
+    DDP's ``state_dict`` names every weight ``module.conv1.weight``, a compiled
+    model's ``_orig_mod.conv1.weight``; saving ``unwrap(model).state_dict()``
+    gives ``conv1.weight``, which loads into a plain model in a notebook.
     """
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile's OptimizedModule
+            model = model._orig_mod
+        else:
+            return model
 
 
 def per_rank_batch_size(global_batch_size: int, world_size: int) -> int:

@@ -15,16 +15,18 @@ screen per step:
 * ``one_cycle`` is a warm-up-then-decay learning-rate schedule, stepped every batch.
 * ``evaluate_tta`` scores the test set on each image and its mirror image.
 
-Mixed precision is ``fit(..., amp="auto")`` and label smoothing is
-``nn.CrossEntropyLoss(label_smoothing=0.1)``; together::
+Switching it on takes one argument in each call: ``get_loaders(..., fast=True)``
+returns ``DeviceLoader`` objects, and ``fit(..., fast=True)`` calls
+``prepare_model``. Mixed precision is ``fit``'s default ``amp="auto"``, label
+smoothing ``nn.CrossEntropyLoss(label_smoothing=0.1)``; the whole recipe::
 
     train_loader, test_loader = get_loaders("cifar10", 512, augment=True, fast=True)
-    model = prepare_model(resnet18(num_classes=10, stem="cifar"))
+    model = resnet18(num_classes=10, stem="cifar")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
     scheduler = one_cycle(optimizer, 0.2, epochs=10, steps_per_epoch=len(train_loader))
     fit(model, train_loader, test_loader, epochs=10, optimizer=optimizer, scheduler=scheduler,
-        scheduler_interval="batch", loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1))
+        scheduler_interval="batch", loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), fast=True)
     evaluate_tta(model, test_loader)
 """
 from __future__ import annotations

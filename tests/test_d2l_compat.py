@@ -23,6 +23,22 @@ needs_d2l = pytest.mark.skipif(
            "to compare with d2l's own Residual and train_ch6",
 )
 
+def test_installed_d2l_imports_without_its_pinned_dependencies():
+    """Installed with --no-deps (as the README and .ci/run do), d2l.torch must import beside modern numpy."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("d2l")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("d2l is not installed: `pip install --no-deps d2l==1.0.3` (CI installs it)")
+    import numpy
+
+    import d2l.torch  # noqa: F401  fails loudly here, instead of as skips below
+    assert version == "1.0.3"
+    assert numpy.__version__ != "1.23.5", "d2l's pins were installed: reinstall it with --no-deps"
+    assert d2l_available()
+
+
 SEED_OUTPUT = "loss 0.009, train acc 0.998, test acc 0.912\n2357.6 examples/sec on cuda:0\n"
 
 

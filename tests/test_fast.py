@@ -272,6 +272,49 @@ def test_prepare_model_compiles_only_when_asked(monkeypatch):
     assert calls == [model]
 
 
+def test_prepare_model_changes_the_layout_in_place_so_the_optimizer_still_trains_it():
+    model = nn.Conv2d(3, 4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model.weight.detach().clone()
+    prepared = prepare_model(model, CPU, channels_last=True)
+    assert prepared is model and optimizer.param_groups[0]["params"][0] is model.weight
+    prepared(torch.randn(2, 3, 8, 8)).sum().backward()
+    optimizer.step()
+    assert not torch.equal(model.weight, before)
+
+
+def test_fit_fast_prepares_the_model_and_trains_as_without(monkeypatch):
+    import course_utils.fast as fast_module
+
+    prepared = []
+    real = fast_module.prepare_model
+    monkeypatch.setattr(fast_module, "prepare_model", lambda m, d: prepared.append(m) or real(m, d))
+    runs = []
+    for fast in (False, True):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(144, 2))
+        loader = make_loader(random_images(16, side=8), torch.randint(0, 2, (16,)), augment=False)
+        runs.append(fit(model, loader, epochs=2, lr=0.01, device=CPU, progress=False, fast=fast).train_loss)
+        assert prepared == ([model] if fast else [])
+    assert runs[0] == runs[1]  # on a CPU, prepare_model changes nothing
+
+
+def test_compiled_models_save_plain_weight_names(tmp_path):
+    from course_utils.checkpoint import load_weights
+    from course_utils.distributed import unwrap
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 2))
+    compiled = torch.compile(model)  # wraps it; nothing compiles until the first call
+    assert unwrap(compiled) is model
+    loader = make_loader(random_images(8), torch.randint(0, 2, (8,)), augment=False)
+    compiled_forward = compiled.forward
+    compiled.forward = model.forward  # train eagerly: compiling would take minutes on a CPU
+    fit(compiled, loader, epochs=1, lr=0.01, device=CPU, progress=False, checkpoint=tmp_path / "c.pt")
+    compiled.forward = compiled_forward
+    plain = load_weights(nn.Sequential(nn.Flatten(), nn.Linear(192, 2)), tmp_path / "c.pt")
+    assert torch.equal(plain[1].weight, model[1].weight)
+
+
 def test_one_cycle_warms_up_to_max_lr_then_decays():
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
     scheduler = one_cycle(optimizer, 0.4, epochs=2, steps_per_epoch=10)

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weights
 from course_utils.data import get_loaders
 from course_utils.models import MnistResNet
-from course_utils.train import History, TrainingDivergedError, evaluate, fit, predict
+from course_utils.train import History, TrainingDivergedError, autocast_dtype, evaluate, fit, predict
 
 
 def blobs(n=256, seed=0):
@@ -337,3 +337,33 @@ def test_progress_bar_does_not_change_what_is_trained():
     (loss_a, w_a), (loss_b, w_b) = run(True), run(False)
     assert loss_a == loss_b
     assert torch.equal(w_a, w_b)
+
+
+@pytest.mark.parametrize("device, bf16, amp, expected", [
+    ("cuda", True, "auto", torch.bfloat16),   # Ampere and newer (A100, H100, RTX 30xx)
+    ("cuda", False, "auto", torch.float16),   # older GPUs (a Colab T4): float16 with a scaler
+    ("cpu", True, "auto", None),              # the CPU trains in float32
+    ("mps", True, "auto", None),
+    ("cuda", True, False, None),
+    ("cuda", True, "fp16", torch.float16),
+    ("cpu", False, "bf16", torch.bfloat16),
+])
+def test_autocast_dtype_picks_bf16_where_supported_and_fp16_elsewhere(monkeypatch, device, bf16, amp, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    assert autocast_dtype(torch.device(device), amp) is expected
+
+
+def test_autocast_dtype_refuses_an_unknown_setting():
+    with pytest.raises(ValueError, match="amp must be 'auto', True, False, 'bf16' or 'fp16'"):
+        autocast_dtype(torch.device("cpu"), "float16")
+
+
+def test_gradient_scaler_only_for_float16(monkeypatch):
+    """bf16 has float32's range and needs no loss scaling; fp16 does (checked on the CPU's autocast)."""
+    train, _ = blob_loaders()
+    real = torch.amp.GradScaler
+    for amp, scaled in (("fp16", True), ("bf16", False), (False, False)):
+        created = []
+        monkeypatch.setattr(torch.amp, "GradScaler", lambda *a, **k: created.append(k) or real(*a, **k))
+        fit(tiny_model(), train, epochs=1, lr=0.05, device="cpu", amp=amp, progress=False)
+        assert created and created[0]["enabled"] is scaled
