@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from datetime import date
@@ -38,8 +39,8 @@ MODELS = {"resnet18": lambda: resnet18(num_classes=10, stem="cifar"),
 def train_one_path(fast: bool, args: argparse.Namespace, device: torch.device) -> dict:
     """Train ``args.model`` on CIFAR-10 with the standard (``fast=False``) or the fast loaders."""
     train_loader, test_loader = get_loaders("cifar10", args.batch_size, augment=True, fast=fast,
-                                            allow_partial=args.allow_partial, seed=args.seed,
-                                            download=not args.no_download)
+                                            subset=args.subset, allow_partial=args.allow_partial,
+                                            seed=args.seed, download=not args.no_download)
     torch.manual_seed(args.seed)
     model = MODELS[args.model]()
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
@@ -55,22 +56,24 @@ def train_one_path(fast: bool, args: argparse.Namespace, device: torch.device) -
             "history": history.to_dict()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="resnet18")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.2, help="the peak of the one-cycle schedule")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subset", type=int, default=None, help="the first N images of each split only")
     parser.add_argument("--allow-partial", action="store_true",
                         help="accept a partial copy of CIFAR-10, such as the course's sample data")
     parser.add_argument("--no-download", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     device = get_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{platform.machine()} {device.type}, {os.cpu_count()} cores")
     print(f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{args.model}, {args.epochs} epochs, batch {args.batch_size}, one-cycle to lr {args.lr}, seed {args.seed}")
     results = {}
@@ -78,10 +81,12 @@ def main() -> None:
         r = results[label] = train_one_path(fast, args, device)
         print(f"{label:>8}: test accuracy {r['test_accuracy']:.2%} (flip TTA {r['test_accuracy_tta']:.2%}) "
               f"on {r['test_images']:,} images, {r['train_seconds']:.0f} s of training")
+    report = {"device": str(device), "device_name": name, "date": date.today().isoformat(),
+              "torch": torch.__version__, "args": vars(args), **results}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": str(device), "device_name": name, "date": date.today().isoformat(),
-                       "torch": torch.__version__, "args": vars(args), **results}, f, indent=1)
+            json.dump(report, f, indent=1)
+    return report
 
 
 if __name__ == "__main__":

@@ -11,8 +11,22 @@ One module, one job:
 * ``viz``       torchviz graphs and matplotlib plots
 * ``exercises`` the self-checking exercises of the notebooks
 """
-from course_utils import data, models, shapes, train, viz
+from importlib import import_module
+
 from course_utils.config import data_dir, get_device, is_smoke, pick
+
+_SUBMODULES = ("data", "models", "shapes", "train", "viz")
+
+
+def __getattr__(name: str):
+    """``course_utils.data`` and its siblings are imported on first use, not with the package.
+
+    So ``import course_utils`` stays quick, and ``python -m course_utils doctor`` still runs
+    (and says what is wrong) when torch or torchvision is broken.
+    """
+    if name in _SUBMODULES:
+        return import_module(f"course_utils.{name}")
+    raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
 
 __all__ = [
     "data", "models", "shapes", "train", "viz",

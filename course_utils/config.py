@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device is needed, so a broken torch can be diagnosed
+    import torch
 
 #: The repository root when ``course_utils`` is installed with ``pip install -e .``.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,8 @@ def get_device(prefer: str | None = None) -> torch.device:
     >>> get_device("cpu")
     device(type='cpu')
     """
+    import torch
+
     choice = prefer or os.environ.get("COURSE_DEVICE") or None
     if choice:
         device = torch.device(choice)

@@ -22,12 +22,14 @@ raise NotImplementedError
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
 
 __all__ = ["BEGIN", "END", "CODE_STUB", "MARKDOWN_STUB", "HIDE_CELL", "SolutionMarkerError",
-           "stub_solutions", "is_solution_cell", "student_notebook", "write_student_copy"]
+           "NotANotebookError", "stub_solutions", "is_solution_cell", "read_notebook",
+           "student_notebook", "write_student_copy"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError"]
@@ -37,6 +39,10 @@ HIDE_CELL = "from course_utils.exercises import hide_solutions; hide_solutions()
 
 class SolutionMarkerError(ValueError):
     """A ``### BEGIN SOLUTION`` without its ``### END SOLUTION`` (or the reverse)."""
+
+
+class NotANotebookError(ValueError):
+    """A file that is not a Jupyter notebook: not JSON, or JSON of another shape."""
 
 
 def stub_solutions(source: str, stub: list[str] = CODE_STUB) -> str:
@@ -95,10 +101,36 @@ def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.No
     return student
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook in ``path`` (as format 4), or a ``NotANotebookError`` saying what is wrong.
+
+    A notebook is a JSON object with an ``nbformat`` version, ``metadata`` and a
+    list of ``cells``; it is checked against nbformat's schema before it is used,
+    so that a stray JSON file is reported, not half-copied.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise NotANotebookError(f"not a notebook: it is not JSON ({err})") from None
+    if not isinstance(data, dict) or data.get("nbformat") not in (3, 4):  # what Jupyter writes
+        raise NotANotebookError("not a notebook: a notebook is a JSON object with an 'nbformat' "
+                                "version (4, or 3), 'metadata' and a list of 'cells'")
+    try:
+        nb = nbformat.reads(text, as_version=4)  # upgrades a version 3 notebook
+        nbformat.validate(nb)
+    except nbformat.ValidationError as err:
+        raise NotANotebookError(f"not a valid notebook: {err.message}") from None
+    except (TypeError, AttributeError, KeyError) as err:  # how nbformat meets, e.g., "cells": 3
+        raise NotANotebookError(f"not a notebook: its JSON has another shape ({type(err).__name__}: "
+                                f"{err})") from None
+    return nb
+
+
 def write_student_copy(path: Path, out_dir: Path) -> tuple[Path, int]:
     """Write the student copy of notebook ``path`` into ``out_dir``; returns (path, stubs made)."""
     path, out_dir = Path(path), Path(out_dir)
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     student = student_notebook(nb, path.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name

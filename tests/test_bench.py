@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,21 @@ def test_bench_json_has_the_documented_keys_and_positive_numbers(tiny_run):
 def test_bench_help_documents_quick_and_json():
     run = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "--quick" in run.stdout and "--json" in run.stdout
+
+
+@pytest.mark.slow
+def test_sample_accuracy_trains_both_paths_on_real_cifar10_and_reports_them(tmp_path, cifar_root):
+    out = tmp_path / "accuracy.json"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "sample_accuracy.py"), "--model", "cifar_resnet20",
+         "--epochs", "1", "--batch-size", "32", "--subset", "64", "--allow-partial", "--no-download",
+         "--no-progress", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COURSE_DEVICE": "cpu"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith("device: cpu")
+    report = json.loads(out.read_text())
+    for path in ("standard", "fast"):
+        r = report[path]
+        assert r["test_images"] == 64 and len(r["history"]["epoch"]) == 1
+        assert 0 <= r["test_accuracy"] <= 1 and 0 <= r["test_accuracy_tta"] <= 1 and r["train_seconds"] > 0
+        assert f"{path:>8}: test accuracy" in run.stdout

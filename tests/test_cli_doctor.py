@@ -1,10 +1,13 @@
 """``python -m course_utils doctor`` on a healthy machine and on broken ones.
 
 Broken machines are made for real: a PATH without ``dot``, an empty data
-folder, a damaged copy of the real sample data in tmp_path.
+folder, a damaged copy of the real sample data in tmp_path, a broken
+torchvision package put first on PYTHONPATH.
 """
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -25,6 +28,12 @@ from course_utils.staging import FOLDER
 def sample(mnist_root, fashion_root, cifar_root) -> Path:
     """The real sample data folder holding all three datasets (skips when absent)."""
     return mnist_root
+
+
+@pytest.fixture
+def smoke(monkeypatch):
+    """Smoke mode, in which the partial sample data is all a notebook needs."""
+    monkeypatch.setenv("COURSE_SMOKE", "1")
 
 
 @pytest.fixture
@@ -49,7 +58,7 @@ def fix_after(out: str, text: str) -> str:
     return lines[i + 1].strip()
 
 
-def test_healthy_machine_passes_and_says_what_it_found(sample, needs_dot, capsys):
+def test_healthy_machine_passes_and_says_what_it_found(sample, smoke, needs_dot, capsys):
     status, out = run_doctor(capsys, "--data", str(sample))
     assert status == 0, out
     assert "All is well" in out and "FAIL" not in out
@@ -68,9 +77,80 @@ def test_healthy_machine_passes_and_says_what_it_found(sample, needs_dot, capsys
 
 def test_entry_point_exit_status_is_zero_when_all_is_well(sample, needs_dot):
     result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--data", str(sample)],
-                            capture_output=True, text=True, timeout=180, cwd=REPO_ROOT)
+                            capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
+                            env={**os.environ, "COURSE_SMOKE": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All is well" in result.stdout
+
+
+def test_partial_sample_fails_outside_smoke_mode_with_the_fetch_data_fix(sample, capsys):
+    status, out = run_doctor(capsys, "--data", str(sample))
+    assert status == 1
+    for name in ("mnist", "fashion_mnist", "cifar10"):
+        line = line_with(out, f"{name}:")
+        assert line.lstrip().startswith("FAIL") and "partial sample" in line and "COURSE_SMOKE=1" in line
+        assert fix_after(out, f"{name}:") == f"fix: python -m course_utils fetch-data {name}"
+    assert "All is well" not in out
+
+
+def test_fix_lines_fetch_into_the_data_folder_that_was_checked(tmp_path, capsys):
+    folder = tmp_path / "class data"  # not the default data folder, and with a space
+    status, out = run_doctor(capsys, "--data", str(folder))
+    assert status == 1
+    assert fix_after(out, "data folder").startswith(
+        f"fix: python -m course_utils fetch-data --to {shlex.quote(str(folder))}   (offline:")
+    folder.mkdir()
+    status, out = run_doctor(capsys, "--data", str(folder))
+    for name in ("mnist", "fashion_mnist", "cifar10"):
+        assert fix_after(out, f"{name}:").startswith(
+            f"fix: python -m course_utils fetch-data {name} --to {shlex.quote(str(folder))}   (offline:")
+
+
+def test_data_path_that_is_a_file_is_reported_as_a_file(tmp_path, capsys):
+    (tmp_path / "data.zip").write_bytes(b"PK")
+    status, out = run_doctor(capsys, "--data", str(tmp_path / "data.zip"))
+    assert status == 1
+    assert line_with(out, "data folder").lstrip().startswith("FAIL")
+    assert "is a file, not a folder" in line_with(out, "data folder")
+    assert fix_after(out, "data folder") == "fix: pass --data the folder that holds the datasets, not a file"
+
+
+def test_missing_torchvision_is_a_fail_line_with_the_pip_command(sample, smoke, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # `import torchvision` now fails
+    status, out = run_doctor(capsys, "--data", str(sample))
+    assert status == 1
+    assert line_with(out, "torchvision").lstrip().startswith("FAIL  torchvision is not installed")
+    assert fix_after(out, "torchvision is not installed") == (
+        'fix: python -m pip install -U "torch>=2.4" "torchvision>=0.19"')
+    assert "datasets not checked: that needs torchvision" in out
+
+
+def test_broken_torchvision_is_reported_by_the_entry_point_not_a_traceback(tmp_path):
+    broken = tmp_path / "site" / "torchvision"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("simulated: a half-installed torchvision")\n')
+    env = {**os.environ, "PYTHONPATH": str(broken.parent), "COURSE_SMOKE": "1"}
+    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor"], capture_output=True,
+                            text=True, timeout=180, cwd=tmp_path, env=env)
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert result.returncode == 1
+    line = line_with(result.stdout, "torchvision does not import")
+    assert line.lstrip().startswith("FAIL") and "simulated: a half-installed torchvision" in line
+    assert fix_after(result.stdout, "torchvision does not import") == (
+        'fix: python -m pip install -U "torch>=2.4" "torchvision>=0.19" --force-reinstall')
+
+
+def test_broken_torch_is_reported_and_the_checks_that_need_it_are_skipped(tmp_path):
+    broken = tmp_path / "site" / "torch"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("simulated: a broken torch")\n')
+    env = {**os.environ, "PYTHONPATH": str(broken.parent), "COURSE_SMOKE": "1"}
+    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor"], capture_output=True,
+                            text=True, timeout=180, cwd=tmp_path, env=env)
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert result.returncode == 1
+    assert line_with(result.stdout, "torch does not import").lstrip().startswith("FAIL")
+    assert "not checked: they need torch" in result.stdout
 
 
 def test_full_datasets_are_reported_complete(tmp_path, capsys):
@@ -90,7 +170,7 @@ def test_full_datasets_are_reported_complete(tmp_path, capsys):
         assert "60,000 training + 10,000 test images" in line_with(out, f"{name}:")
 
 
-def test_missing_dot_fails_with_the_install_command(sample, tmp_path, monkeypatch, capsys):
+def test_missing_dot_fails_with_the_install_command(sample, smoke, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot, no nvidia-smi
     status, out = run_doctor(capsys, "--data", str(sample))
     assert status == 1
@@ -118,7 +198,7 @@ def test_data_folder_that_does_not_exist_fails(tmp_path, capsys):
     assert fix_after(out, "data folder").startswith("fix: python -m course_utils fetch-data")
 
 
-def test_corrupt_dataset_files_fail_and_say_which_file(sample, tmp_path, capsys):
+def test_corrupt_dataset_files_fail_and_say_which_file(sample, smoke, tmp_path, capsys):
     data = tmp_path / "data"
     for name in FOLDER:
         shutil.copytree(sample / FOLDER[name], data / FOLDER[name])
@@ -169,10 +249,11 @@ def test_gpu_speed_verdict_against_a_t4_class_threshold():
 
 
 def test_cuda_gpu_is_named_and_timed_in_the_dtype_training_uses(monkeypatch):
+    import course_utils.config
     import course_utils.train
     from types import SimpleNamespace
 
-    monkeypatch.setattr(doctor, "get_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(course_utils.config, "get_device", lambda: torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "get_device_properties",
                         lambda device: SimpleNamespace(name="Tesla T4", total_memory=15 * 2**30))
     monkeypatch.setattr(course_utils.train, "autocast_dtype", lambda device: torch.float16)
@@ -197,6 +278,14 @@ def test_notebook_imports_finds_third_party_modules_and_skips_magics(tmp_path):
                 nbformat.v4.new_code_cell("this is not python(")]
     nbformat.write(nb, tmp_path / "01_x.ipynb")
     assert doctor.notebook_imports(tmp_path) == ["numpy", "matplotlib"]
+
+
+def test_the_command_line_imports_only_the_chosen_command():
+    code = ("import sys; from course_utils.cli import build_parser; build_parser('doctor'); "
+            "print(sorted(m for m in sys.modules if m.startswith('course_utils.commands.')), "
+            "'nbformat' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["['course_utils.commands.doctor']", "False"], result.stderr
 
 
 def test_every_command_has_help(capsys):

@@ -6,7 +6,10 @@ of them; executed in smoke mode as a slow test).
 """
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -166,6 +169,44 @@ def test_student_copy_names_the_cell_with_broken_markers(tmp_path, capsys):
     assert "98_broken.ipynb, cell 0" in capsys.readouterr().out
 
 
+def test_out_that_is_a_file_fails_once_with_the_reason(tmp_path, capsys):
+    sources = [tiny_notebook(tmp_path / "98_a.ipynb"), tiny_notebook(tmp_path / "99_b.ipynb")]
+    out = tmp_path / "student.ipynb"
+    out.write_text("{}")
+    assert main(["student-copy", *map(str, sources), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("error:") == 1
+    assert f"--out {out} is a file, not a folder" in captured.err
+    assert "failed" not in captured.out and out.read_text() == "{}"
+
+
+@pytest.mark.parametrize("text, why", [
+    ('{"cells": 3}', "not a notebook: a notebook is a JSON object"),
+    ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": 3}', "not a notebook"),
+    ("print('a script saved as .ipynb')", "not a notebook: it is not JSON"),
+])
+def test_file_that_is_not_a_notebook_is_reported_without_a_traceback(tmp_path, capsys, text, why):
+    (tmp_path / "97_odd.ipynb").write_text(text)
+    good = tiny_notebook(tmp_path / "99_tiny.ipynb")
+    status = main(["student-copy", str(tmp_path / "97_odd.ipynb"), str(good), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert f"failed  {tmp_path / '97_odd.ipynb'}: {why}" in out
+    assert (tmp_path / "out" / good.name).is_file(), "the good notebook was not copied"
+
+
+def test_without_nbformat_student_copy_says_how_to_install_it(tmp_path):
+    fake = tmp_path / "site" / "nbformat"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'nbformat'\", name='nbformat')\n")
+    result = subprocess.run([sys.executable, "-m", "course_utils", "student-copy", "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(fake.parent)})
+    assert result.returncode == 1
+    assert "student-copy needs nbformat" in result.stderr and "python -m pip install nbformat" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def execute(path: Path, monkeypatch, timeout: int = 600) -> nbformat.NotebookNode:
     """Run a notebook as a learner's Run All would, but carrying on after errors."""
     from nbclient import NotebookClient
@@ -189,13 +230,16 @@ def text_of(cell) -> str:
 
 
 def assert_runs_to_first_stub_and_checks_say_not_done(nb) -> None:
+    """Only stubbed solution cells raise (NotImplementedError); every check says 'not done yet'."""
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     failing = [c for c in code_cells if errors_of(c)]
     assert failing, "no cell raised: the stubs did not run"
-    first = failing[0]
-    error = errors_of(first)[0]
-    assert error.ename == "NotImplementedError", f"{first.source}\n{error.ename}: {error.evalue}"
-    assert "solution" in first.metadata.get("tags", []) and "# YOUR CODE HERE" in first.source
+    for cell in failing:
+        error = errors_of(cell)[0]
+        stub = "solution" in cell.metadata.get("tags", []) and "# YOUR CODE HERE" in cell.source
+        assert stub and error.ename == "NotImplementedError", (
+            f"only stubbed solution cells may fail, with NotImplementedError; this one failed:\n"
+            f"{cell.source}\n{error.ename}: {error.evalue}")
     checks = [c for c in code_cells if re.search(r"\.check\(", c.source)]
     assert checks
     for cell in checks:

@@ -1,6 +1,7 @@
 """`python -m course_utils train`: one process, on the real MNIST sample."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import torch
 
 from course_utils.checkpoint import load_checkpoint, load_weights
 from course_utils.cli import main
+from course_utils.commands import train as train_command
 from course_utils.models import MnistResNet
 
 TINY = ["--model", "mnist_resnet", "--data", "mnist", "--subset", "256", "--batch-size", "64",
@@ -67,7 +69,42 @@ def test_missing_dataset_offline_says_where_and_exits_1_without_traceback(tmp_pa
         capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1
     assert "mnist is not in" in result.stderr and "fetch-data mnist" in result.stderr
+    assert "--no-download was passed" in result.stderr and "get_datasets(" not in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    assert main(["train", *TINY, "--out", str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --out {tmp_path / 'notes.txt'} is a file; --out names a folder" in err
+    assert (tmp_path / "notes.txt").read_text() == "not a folder"
+
+
+def test_out_inside_a_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    assert main(["train", *TINY, "--out", str(tmp_path / "notes.txt" / "run")]) == 2
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_error_writing_into_out_says_what_and_what_to_do(mnist_root, tmp_path, monkeypatch, capsys):
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "checkpoint.pt.tmp"))
+    monkeypatch.setattr(train_command, "fit", disk_full)
+    assert train(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write {tmp_path / 'checkpoint.pt.tmp'} (No space left on device)" in err
+    assert "choose another --out" in err
+
+
+def test_partial_cifar10_from_the_command_line_names_the_allow_partial_flag(cifar_root, tmp_path, capsys):
+    status = main(["train", "--model", "cifar_resnet20", "--data", "cifar10", "--no-download",
+                   "--no-tensorboard", "--out", str(tmp_path)])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "incomplete or corrupt" in err and "add --allow-partial" in err
+    assert "python -m course_utils fetch-data cifar10" in err
+    assert "allow_partial=True" not in err and "get_datasets(" not in err
 
 
 @pytest.mark.slow

@@ -105,13 +105,52 @@ def torchrun(out, *extra, nproc: int = 2) -> subprocess.CompletedProcess:
     return result
 
 
+def test_local_rank_0_downloads_first_then_the_other_ranks_only_open(monkeypatch):
+    from course_utils.cli import build_parser
+    from course_utils.commands import train as command
+
+    events = []
+    images = torch.utils.data.TensorDataset(torch.zeros(8, 1, 28, 28), torch.zeros(8, dtype=torch.long))
+
+    def get_datasets(name, *, download, **kwargs):
+        events.append(f"open, download={download}")
+        return images, images
+
+    monkeypatch.setattr(command, "get_datasets", get_datasets)
+    monkeypatch.setattr(command.ddp, "barrier", lambda: events.append("barrier"))
+    args = build_parser("train").parse_args(["train", *TINY, "--download", "--out", "unused"])
+    for rank in (0, 1):  # what each of two processes does, one after the other
+        command.make_loaders(args, 4, rank, 2, torch.device("cpu"), local_rank=rank)
+    assert events == ["open, download=True", "barrier",   # rank 0: download, then let the others in
+                      "barrier", "open, download=False"]  # rank 1: wait, then open what is there
+
+
+def test_a_failed_download_on_local_rank_0_still_lets_the_other_ranks_go_on(monkeypatch):
+    from course_utils.cli import build_parser
+    from course_utils.commands import train as command
+    from course_utils.data import DatasetNotFoundError
+
+    events = []
+
+    def get_datasets(name, *, download, **kwargs):
+        events.append(f"open, download={download}")
+        raise DatasetNotFoundError("no network")
+
+    monkeypatch.setattr(command, "get_datasets", get_datasets)
+    monkeypatch.setattr(command.ddp, "barrier", lambda: events.append("barrier"))
+    args = build_parser("train").parse_args(["train", *TINY, "--download", "--out", "unused"])
+    with pytest.raises(DatasetNotFoundError):
+        command.make_loaders(args, 4, 0, 2, torch.device("cpu"), local_rank=0)
+    assert events == ["open, download=True", "barrier"]  # rank 1, waiting there, is let go
+
+
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory):
-    """Two epochs on two processes, uninterrupted."""
+    """Two epochs on two processes, uninterrupted, with TensorBoard logs."""
     from conftest import require_data
     require_data("mnist")
     out = tmp_path_factory.mktemp("straight")
-    result = torchrun(out, "--epochs", "2")
+    result = torchrun(out, "--epochs", "2", "--tensorboard")
     return out, result
 
 
@@ -137,10 +176,17 @@ def test_two_processes_the_loss_falls(straight_run):
 @pytest.mark.slow
 def test_only_rank_0_writes_one_checkpoint_and_prints(straight_run):
     out, result = straight_run
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "history.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "history.json", "tensorboard"]
     assert result.stdout.count("Training mnist_resnet") == 1
     assert result.stdout.count("epoch 2/2  train loss") == 1
     load_weights(MnistResNet(), out / "checkpoint.pt")  # no DDP "module." prefix: loads into a plain model
+
+
+@pytest.mark.slow
+def test_only_rank_0_writes_tensorboard_logs(straight_run):
+    out, _ = straight_run
+    events = [p for p in (out / "tensorboard").rglob("*") if p.is_file()]
+    assert len(events) == 1 and events[0].name.startswith("events.out.tfevents."), events
 
 
 @pytest.mark.slow

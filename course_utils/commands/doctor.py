@@ -4,6 +4,10 @@ One screen of checks (Python, torch, the device and its speed, Graphviz, the
 datasets, disk space, the notebooks' packages), each ``ok``, ``warn`` or
 ``FAIL``; every problem comes with the one command that fixes it. The exit
 status is 0 when nothing failed (warnings are fine), 1 otherwise.
+
+torch, torchvision and the rest of ``course_utils`` are imported inside the
+checks, not at the top: when one of them is missing or broken, doctor reports
+it with its fix instead of crashing.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,13 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from course_utils.colab import on_colab
-from course_utils.config import REPO_ROOT, data_dir, get_device
-from course_utils.data import NAMES
-from course_utils.staging import check_dataset
-from course_utils.viz import has_dot
+from course_utils.colab import on_colab  # imports the standard library only
 
 #: Matmul speed (TFLOP/s, in the dtype training uses) from which a GPU counts as T4-class,
 #: fast enough for the notebooks' default settings in class. A T4 peaks at 65 TFLOP/s in
@@ -34,31 +33,36 @@ from course_utils.viz import has_dot
 T4_CLASS_TFLOPS = 12.0
 #: Free disk space: the three datasets and their downloads take about 0.7 GB.
 NEED_GB, WANT_GB = 1.0, 3.0
-#: Modules the notebooks import besides the standard library (more are read from notebooks/).
-PACKAGES = ["torchvision", "numpy", "matplotlib", "tqdm", "torchinfo", "torchviz", "graphviz",
+#: Modules the notebooks import besides the standard library, torch and torchvision (those two
+#: are checked first, with their versions); more are read from notebooks/.
+PACKAGES = ["numpy", "matplotlib", "tqdm", "torchinfo", "torchviz", "graphviz",
             "ipywidgets", "tensorboard", "ipykernel"]
 PIP_NAMES = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "d2l": "--no-deps d2l==1.0.3"}
+#: Installs torch and torchvision together: they must come from the same release.
+TORCH_FIX = 'python -m pip install -U "torch>=2.4" "torchvision>=0.19"'
 
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report: ``status`` is ok, warn or FAIL; ``fix`` the command that mends it."""
+    """One line of the report: ``status`` is ok, warn, FAIL or skip; ``fix`` the command that mends it."""
 
     status: str
     what: str
     fix: str | None = None
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     p = subparsers.add_parser(
         "doctor",
-        help="check that this machine is ready for the course, and say how to fix what is not",
+        help=help,
         description=(
             "Check Python, torch and torchvision, the device (CUDA, MPS or CPU) and whether it is "
             "fast enough for the notebooks' default settings, Graphviz's `dot`, the data folder "
             "and which datasets are complete, partial or corrupt, free disk space, and whether "
             "course_utils and the notebooks' packages import. Each problem is printed with the "
-            "command that fixes it. Exit status 0 when nothing failed, 1 otherwise."
+            "command that fixes it. Exit status 0 when nothing failed, 1 otherwise. A partial "
+            "sample of a dataset (such as the course's sample data) passes in smoke mode "
+            "(COURSE_SMOKE=1) and fails otherwise."
         ),
     )
     p.add_argument("--data", type=Path, default=None, metavar="DIR",
@@ -67,10 +71,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = (args.data or data_dir()).expanduser().resolve()
     print("python -m course_utils doctor: is this machine ready for the course?\n")
-    checks = [check_python(), check_torch(), check_device(), check_dot(),
-              *check_data(root), check_disk(root), *check_packages()]
+    checks = [check_python(), check_torch()]
+    if _import_error("torch") is None:  # every other check needs torch (course_utils.config does)
+        from course_utils.config import data_dir, is_smoke
+        root = (args.data or data_dir()).expanduser().resolve()
+        checks += [check_device(), check_dot(), *check_data(root, smoke=is_smoke()),
+                   check_disk(root), *check_packages()]
+    else:
+        checks.append(Check("skip", "device, Graphviz, data, disk and packages not checked: they "
+                            "need torch; fix it, then run doctor again"))
     for c in checks:
         print(f"  {c.status:<5} {c.what}")
         if c.fix:
@@ -96,16 +106,28 @@ def check_python() -> Check:
 
 
 def check_torch() -> Check:
+    """torch and torchvision import, and are recent enough."""
+    for module in ("torch", "torchvision"):
+        why = _import_error(module)
+        if why is None:
+            continue
+        if importlib.util.find_spec(module) is None:
+            return Check("FAIL", f"{module} is not installed", TORCH_FIX)
+        # installed but broken: a half-finished install, or torch and torchvision from different releases
+        return Check("FAIL", f"{module} does not import ({why})", TORCH_FIX + " --force-reinstall")
+    import torch
     import torchvision
     what = f"torch {torch.__version__}, torchvision {torchvision.__version__}"
     if _version(torch.__version__) < (2, 4) or _version(torchvision.__version__) < (0, 19):
-        return Check("FAIL", what + ": the course needs torch >= 2.4 and torchvision >= 0.19",
-                     'python -m pip install -U "torch>=2.4" "torchvision>=0.19"')
+        return Check("FAIL", what + ": the course needs torch >= 2.4 and torchvision >= 0.19", TORCH_FIX)
     return Check("ok", what)
 
 
 def check_device() -> Check:
     """The device notebooks will use, and whether it is fast enough for class."""
+    import torch
+
+    from course_utils.config import get_device
     try:
         device = get_device()
     except RuntimeError as err:  # COURSE_DEVICE asks for a device that is not there
@@ -141,6 +163,8 @@ def speed_verdict(name: str, tflops: float, dtype: str) -> Check:
 
 def matmul_tflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.25) -> float:
     """Measured matrix-multiply speed in TFLOP/s: the bulk of a CNN's work is matmuls."""
+    import torch
+
     n = 512 if device.type == "cpu" else 4096
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     sync = {"cuda": torch.cuda.synchronize, "mps": getattr(torch.mps, "synchronize", None)}.get(device.type)
@@ -158,6 +182,7 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.2
 
 
 def check_dot() -> Check:
+    from course_utils.viz import has_dot
     if has_dot():
         result = subprocess.run(["dot", "-V"], capture_output=True, text=True, timeout=20)
         if result.returncode == 0:
@@ -178,21 +203,42 @@ def _dot_fix() -> str:
     return "sudo apt-get install graphviz"
 
 
-def check_data(root: Path) -> list[Check]:
-    """The data folder, and each dataset in it: complete, a partial sample, corrupt or missing."""
+def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
+    """The data folder, and each dataset in it: complete, a partial sample, corrupt or missing.
+
+    A partial sample (such as the course's sample data) is fine in smoke mode
+    and a FAIL otherwise: the notebooks' default runs refuse a partial CIFAR-10.
+    The fix lines fetch into ``root`` itself (``--to root`` when it is not the
+    default data folder).
+    """
+    from course_utils.config import data_dir
+    default = root == data_dir().expanduser().resolve()
+    to = "" if default else f" --to {shlex.quote(str(root))}"
     fetch = "python -m course_utils fetch-data"
     offline = "   (offline: add --from /path/to/staged/copy)"
+    if root.is_file():
+        fix = (f"point COURSE_DATA_DIR at a folder, or move the file {root} out of the way, then: {fetch}"
+               if default else "pass --data the folder that holds the datasets, not a file")
+        return [Check("FAIL", f"data folder {root} is a file, not a folder", fix)]
     if not root.is_dir():
-        return [Check("FAIL", f"data folder {root} does not exist", fetch + offline)]
-    checks = [Check("ok", f"data folder {root} (COURSE_DATA_DIR chooses another)")]
+        return [Check("FAIL", f"data folder {root} does not exist", f"{fetch}{to}{offline}")]
+    checks = [Check("ok", f"data folder {root}" + (" (COURSE_DATA_DIR chooses another)" if default else ""))]
+    if _import_error("torchvision") is not None:  # it reads CIFAR-10's checksums
+        return checks + [Check("skip", "datasets not checked: that needs torchvision (see above)")]
+    from course_utils.data import NAMES
+    from course_utils.staging import check_dataset
     for name in NAMES:
         status = check_dataset(name, root)
+        fix = f"{fetch} {name}{to}"
         if status.state == "complete":
             checks.append(Check("ok", f"{name}: complete, {status.detail}"))
+        elif status.state == "partial" and smoke:
+            checks.append(Check("warn", f"{name}: {status.detail}", fix))
         elif status.state == "partial":
-            checks.append(Check("warn", f"{name}: {status.detail}", f"{fetch} {name}"))
+            checks.append(Check("FAIL", f"{name}: {status.detail} (and this is not smoke mode: "
+                                "COURSE_SMOKE=1 is not set)", fix))
         else:
-            checks.append(Check("FAIL", f"{name}: {status.state}: {status.detail}", f"{fetch} {name}{offline}"))
+            checks.append(Check("FAIL", f"{name}: {status.state}: {status.detail}", fix + offline))
     return checks
 
 
@@ -210,6 +256,7 @@ def check_disk(root: Path) -> Check:
 
 def check_packages() -> list[Check]:
     """course_utils is installed (not just in the current folder), and every package imports."""
+    from course_utils.config import REPO_ROOT
     checks = []
     try:
         importlib.metadata.version("course_utils")
@@ -218,12 +265,7 @@ def check_packages() -> list[Check]:
         checks.append(Check("FAIL", "course_utils runs from this folder but is not installed: "
                             "notebooks will not find it", f"python -m pip install -e {REPO_ROOT}"))
     modules = PACKAGES + notebook_imports(REPO_ROOT / "notebooks")
-    broken = {}
-    for module in dict.fromkeys(modules):
-        try:
-            importlib.import_module(module)
-        except Exception as err:  # missing, or installed but broken
-            broken[module] = f"{type(err).__name__}: {err}"
+    broken = {m: why for m in dict.fromkeys(modules) if (why := _import_error(m)) is not None}
     if not on_colab():  # Colab has its own front end; elsewhere JupyterLab draws the widgets
         for app in ("jupyterlab", "jupyterlab_widgets"):  # found, not imported: importing is slow
             if importlib.util.find_spec(app) is None:
@@ -258,8 +300,18 @@ def notebook_imports(folder: Path) -> list[str]:
                     found += [alias.name.split(".")[0] for alias in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                     found.append(node.module.split(".")[0])
-    skip = set(sys.stdlib_module_names) | {"course_utils", "__future__", "torch"}
+    skip = set(sys.stdlib_module_names) | {"course_utils", "__future__", "torch", "torchvision"}
     return [m for m in dict.fromkeys(found) if m not in skip]
+
+
+def _import_error(module: str) -> str | None:
+    """None when ``module`` imports, else why not: ``"ModuleNotFoundError: No module named 'x'"``."""
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # missing, or installed but broken
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        return f"{type(err).__name__}: {first_line}"
+    return None
 
 
 def _version(text: str) -> tuple[int, ...]:

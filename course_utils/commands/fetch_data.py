@@ -21,10 +21,10 @@ from course_utils.data import NAMES
 from course_utils.staging import Outcome, download, install_from
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     p = subparsers.add_parser(
         "fetch-data",
-        help="download the course's datasets once, or install them from a staged copy",
+        help=help,
         description=(
             "Download MNIST, Fashion-MNIST and CIFAR-10 with torchvision (which checks their "
             "MD5 sums) into the data folder, or into --to DIR to stage them on a shared drive "

@@ -13,14 +13,19 @@ Under torchrun each process (rank) wraps the model in
 ``DistributedDataParallel``, reads its share of every batch through a
 ``DistributedSampler``, and ``fit`` sums the metrics over the ranks; rank 0
 alone prints, writes TensorBoard logs, the checkpoint and ``history.json``.
-Re-running a command continues from ``--out/checkpoint.pt``.
+Re-running a command continues from ``--out/checkpoint.pt``. A missing dataset
+is downloaded once per machine: local rank 0 fetches it while the other ranks
+wait, then they open it.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -47,10 +52,10 @@ class UsageError(ValueError):
     """A combination of options that cannot work; the message says which and why."""
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, help: str) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a model from the command line, on one device or (under torchrun) many",
+        help=help,
         description=(
             "Train one of the course's models with course_utils.train.fit: progress, a checkpoint "
             "after every epoch, TensorBoard logs and, at the end, OUT/history.json with the "
@@ -122,20 +127,44 @@ def run(args: argparse.Namespace) -> int:
     # --device cpu on a GPU machine (or a notebook demo on one GPU): CPU processes talk through gloo
     cpu = args.device is not None and args.device.startswith("cpu")
     rank, world_size, local_rank = ddp.init_from_env(backend="gloo" if cpu else None)
+    where = f"[rank {rank}] " if world_size > 1 else ""
     try:
         return _train(args, rank, world_size, local_rank)
     except (UsageError, DatasetNotFoundError, DatasetCorruptError, CheckpointError,
             TrainingDivergedError) as err:
-        where = f"[rank {rank}] " if world_size > 1 else ""
         if ddp.is_main() or not isinstance(err, UsageError):  # usage errors: say it once
-            print(f"{where}error: {err}", file=sys.stderr)
+            print(f"{where}error: {cli_advice(str(err), args.data)}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
+    except OSError as err:  # writing a checkpoint or a log into --out: a full disk, say
+        if not isinstance(err.filename, str) or not Path(err.filename).resolve().is_relative_to(
+                args.out.resolve()):
+            raise  # not about --out: not ours to explain
+        print(f"{where}error: cannot write {err.filename} ({err.strerror or err}): free some "
+              "space, or choose another --out; rerunning the command continues from the last "
+              "checkpoint", file=sys.stderr)
+        return 1
     finally:
         ddp.cleanup()
 
 
+def cli_advice(message: str, data: str) -> str:
+    """An error from ``course_utils.data``, its advice to Python callers reworded for this command.
+
+    >>> cli_advice("... pass allow_partial=True (smoke mode ...)", "cifar10")
+    '... add --allow-partial (smoke mode ...)'
+    """
+    for python, command_line in ((f"get_datasets({data!r}, download=True), or ", ""),
+                                 (f"get_datasets({data!r}, download=True)",
+                                  f"python -m course_utils fetch-data {data}"),
+                                 ("download=False was passed", "--no-download was passed"),
+                                 ("pass allow_partial=True", "add --allow-partial")):
+        message = message.replace(python, command_line)
+    return message
+
+
 def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int) -> int:
     _check_args(args)
+    _check_out(args.out)
     device = _device(args.device, world_size, local_rank)
     batch = _split_batch(args.batch_size, world_size)
     optimizer_name = args.optimizer or DEFAULT_OPTIMIZER[args.model]
@@ -145,7 +174,7 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
         print(f"--no-resume: starting over; the checkpoint in {args.out} will be replaced.")
     ddp.barrier()  # rank 0 has looked at the old checkpoint before anyone may write
 
-    train_loader, test_loader = make_loaders(args, batch, rank, world_size, device)
+    train_loader, test_loader = make_loaders(args, batch, rank, world_size, device, local_rank)
     torch.manual_seed(args.seed)  # same initial weights on every rank (DDP also copies rank 0's)
     model = build_model(args.model, args.data).to(device)
     if args.fast and device.type == "cuda":  # the fast loaders' batches are channels-last there
@@ -206,6 +235,23 @@ def _check_args(args: argparse.Namespace) -> None:
                          f"{args.data}; for {args.data} use mnist_resnet.")
 
 
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder, or a path where one can be made, that this process may write in.
+
+    Better to find out now than when the first checkpoint is written, an epoch later.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; --out names a folder (for checkpoint.pt, "
+                         "tensorboard/ and history.json): choose another path.")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())  # made by fit if new
+    if not existing.is_dir():
+        raise UsageError(f"--out {out} cannot be made: {existing} is a file, not a folder; "
+                         "choose another path.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: no permission to write in {existing}; choose a folder "
+                         "you can write to.")
+
+
 def _device(choice: str | None, world_size: int, local_rank: int) -> torch.device:
     """``--device``, else one GPU per process under torchrun, else the fastest device here."""
     if choice is None and world_size > 1 and torch.cuda.is_available():
@@ -241,7 +287,7 @@ def build_model(name: str, data: str) -> nn.Module:
 
 
 def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: int,
-                 device: torch.device) -> tuple[DataLoader, DataLoader]:
+                 device: torch.device, local_rank: int = 0) -> tuple[DataLoader, DataLoader]:
     """Training and test loaders for this rank.
 
     The training loader's ``DistributedSampler`` shuffles all images with
@@ -251,14 +297,16 @@ def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: in
     n, W)``), so every image is counted exactly once when ``evaluate`` sums.
     """
     augment = args.augment if args.augment is not None else args.data == "cifar10"
-    if args.fast:  # the same split of the data, done on the device by course_utils.fast
-        from course_utils.fast import fast_loaders
-        return fast_loaders(args.data, batch, device=device, augment=augment, subset=args.subset,
-                            root=args.data_dir, download=args.download,
-                            allow_partial=args.allow_partial, seed=args.seed, rank=rank,
-                            world_size=world_size)
-    train_set, test_set = get_datasets(args.data, root=args.data_dir, augment=augment,
-                                       download=args.download, allow_partial=args.allow_partial)
+    with local_rank_0_first(local_rank) as first:
+        download = args.download and first  # the other ranks open what local rank 0 fetched
+        if args.fast:  # the same split of the data, done on the device by course_utils.fast
+            from course_utils.fast import fast_loaders
+            return fast_loaders(args.data, batch, device=device, augment=augment,
+                                subset=args.subset, root=args.data_dir, download=download,
+                                allow_partial=args.allow_partial, seed=args.seed, rank=rank,
+                                world_size=world_size)
+        train_set, test_set = get_datasets(args.data, root=args.data_dir, augment=augment,
+                                           download=download, allow_partial=args.allow_partial)
     train_n, test_n = args.subset, args.subset
     if is_smoke():
         train_n = min(train_n or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
@@ -277,6 +325,24 @@ def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: in
     train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler, **common)
     test_loader = DataLoader(test_set, batch_size=batch, shuffle=False, **common)
     return train_loader, test_loader
+
+
+@contextlib.contextmanager
+def local_rank_0_first(local_rank: int) -> Iterator[bool]:
+    """Run the ``with`` block on each machine's local rank 0 first, then on its other ranks.
+
+    Local rank 0 can download a missing dataset while the others wait at a barrier:
+    several processes downloading into one folder at once would trip over
+    each other. The block gets True on local rank 0. With one process there
+    is nothing to wait for (``ddp.barrier`` does nothing).
+    """
+    if local_rank != 0:
+        ddp.barrier()  # wait until local rank 0 has finished the block
+    try:
+        yield local_rank == 0
+    finally:  # even when the download failed: the others then fail on their own, not hang
+        if local_rank == 0:
+            ddp.barrier()  # done: let the other ranks in
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, epochs: int, steps_per_epoch: int):
