@@ -125,32 +125,31 @@ def test_missing_torchvision_is_a_fail_line_with_the_pip_command(sample, smoke, 
     assert "datasets not checked: that needs torchvision" in out
 
 
-def test_broken_torchvision_is_reported_by_the_entry_point_not_a_traceback(tmp_path):
-    broken = tmp_path / "site" / "torchvision"
+def doctor_with_broken(package: str, tmp_path) -> subprocess.CompletedProcess:
+    """``python -m course_utils doctor`` in a fresh process where ``import package`` fails."""
+    broken = tmp_path / "site" / package
     broken.mkdir(parents=True)
-    (broken / "__init__.py").write_text('raise ImportError("simulated: a half-installed torchvision")\n')
+    (broken / "__init__.py").write_text(f'raise ImportError("simulated: a broken {package}")\n')
     env = {**os.environ, "PYTHONPATH": str(broken.parent), "COURSE_SMOKE": "1"}
     result = subprocess.run([sys.executable, "-m", "course_utils", "doctor"], capture_output=True,
                             text=True, timeout=180, cwd=tmp_path, env=env)
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     assert result.returncode == 1
-    line = line_with(result.stdout, "torchvision does not import")
-    assert line.lstrip().startswith("FAIL") and "simulated: a half-installed torchvision" in line
-    assert fix_after(result.stdout, "torchvision does not import") == (
+    return result
+
+
+def test_broken_torchvision_is_reported_by_the_entry_point_not_a_traceback(tmp_path):
+    out = doctor_with_broken("torchvision", tmp_path).stdout
+    line = line_with(out, "torchvision does not import")
+    assert line.lstrip().startswith("FAIL") and "simulated: a broken torchvision" in line
+    assert fix_after(out, "torchvision does not import") == (
         'fix: python -m pip install -U "torch>=2.4" "torchvision>=0.19" --force-reinstall')
 
 
 def test_broken_torch_is_reported_and_the_checks_that_need_it_are_skipped(tmp_path):
-    broken = tmp_path / "site" / "torch"
-    broken.mkdir(parents=True)
-    (broken / "__init__.py").write_text('raise ImportError("simulated: a broken torch")\n')
-    env = {**os.environ, "PYTHONPATH": str(broken.parent), "COURSE_SMOKE": "1"}
-    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor"], capture_output=True,
-                            text=True, timeout=180, cwd=tmp_path, env=env)
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    assert result.returncode == 1
-    assert line_with(result.stdout, "torch does not import").lstrip().startswith("FAIL")
-    assert "not checked: they need torch" in result.stdout
+    out = doctor_with_broken("torch", tmp_path).stdout
+    assert line_with(out, "torch does not import").lstrip().startswith("FAIL")
+    assert "not checked: they need torch" in out
 
 
 def test_full_datasets_are_reported_complete(tmp_path, capsys):
