@@ -7,7 +7,8 @@ does the work behind ``fetch-data`` and ``doctor``:
 
 * ``check_dataset`` says whether a dataset in a folder is *complete* (the full
   official set), a *partial* sample (fine for smoke mode), *corrupt*, or *missing*.
-  It reads only file headers and checksums, so it takes a second, not a minute.
+  It reads file headers and checksums (and, for MNIST-style copies that kept
+  torchvision's ``.gz`` downloads, their MD5 sums), so it takes a second, not a minute.
 * ``install_from`` copies datasets from a folder or a ``.zip``/``.tar.gz``
   archive; ``download`` fetches them with torchvision (which checks MD5 sums).
 
@@ -21,6 +22,7 @@ DatasetStatus(name='mnist', state='complete', detail='60,000 training + 10,000 t
 """
 from __future__ import annotations
 
+import gzip
 import os
 import pickle
 import shutil
@@ -32,7 +34,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchvision.datasets import CIFAR10
+from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
 from torchvision.datasets.utils import check_integrity
 
 from course_utils.data import _FOLDER as FOLDER  # torchvision's folder of each dataset
@@ -98,9 +100,42 @@ def _check_idx(name: str, folder: Path) -> DatasetStatus:
             return DatasetStatus(name, "corrupt", f"{split} split: {images:,} images but {labels:,} labels")
         counts.append(images)
     detail = f"{counts[0]:,} training + {counts[1]:,} test images"
-    if tuple(counts) == _IDX_SIZES:
-        return DatasetStatus(name, "complete", detail)
-    return DatasetStatus(name, "partial", f"{detail}; {PARTIAL_ADVICE}")
+    if tuple(counts) != _IDX_SIZES:
+        return DatasetStatus(name, "partial", f"{detail}; {PARTIAL_ADVICE}")
+    problem = _check_idx_archives(name, folder / "raw")
+    if problem:
+        return DatasetStatus(name, "corrupt", problem)
+    return DatasetStatus(name, "complete", detail)
+
+
+def _check_idx_archives(name: str, raw: Path) -> str | None:
+    """The ``.gz`` files torchvision downloaded, beside the IDX files it unpacked: their MD5 sums.
+
+    The IDX files themselves have no published checksum, but torchvision keeps the
+    archives it downloaded, whose MD5 sums it knows. When they are there, each must
+    match and unpack to the file beside it, byte for byte. Returns what is wrong, or None.
+    """
+    for archive, md5 in (MNIST if name == "mnist" else FashionMNIST).resources:
+        gz = raw / archive
+        if not gz.is_file():
+            continue  # a copy without its archives: the headers and sizes are all we can check
+        where = f"{FOLDER[name]}/raw/{archive}"
+        if not check_integrity(str(gz), md5):
+            return f"{where} does not match the MD5 sum of the official download"
+        if not _same_bytes(gzip.open(gz), raw / archive.removesuffix(".gz")):
+            return f"{FOLDER[name]}/raw/{archive.removesuffix('.gz')} differs from {archive}, which unpacks to it"
+    return None
+
+
+def _same_bytes(stream, path: Path, chunk: int = 1 << 20) -> bool:
+    """Does ``stream`` (an open binary file) hold exactly the bytes of the file at ``path``?"""
+    with stream, open(path, "rb") as f:
+        while True:
+            a, b = stream.read(chunk), f.read(chunk)
+            if a != b:
+                return False
+            if not a:
+                return True
 
 
 def _idx_count(path: Path, *, magic: int, item_bytes: int) -> int | str:

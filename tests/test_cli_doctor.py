@@ -169,6 +169,27 @@ def test_full_datasets_are_reported_complete(tmp_path, capsys):
         assert "60,000 training + 10,000 test images" in line_with(out, f"{name}:")
 
 
+def test_a_full_copy_whose_downloaded_archive_is_damaged_is_corrupt(tmp_path, capsys):
+    import gzip
+
+    raw = tmp_path / FOLDER["mnist"] / "raw"
+    raw.mkdir(parents=True)
+    for split, n in (("train", 60_000), ("t10k", 10_000)):  # full-size headers, all-zero pixels
+        with open(raw / f"{split}-images-idx3-ubyte", "wb") as f:
+            f.write(struct.pack(">4i", 2051, n, 28, 28))
+            f.truncate(16 + n * 784)
+        with open(raw / f"{split}-labels-idx1-ubyte", "wb") as f:
+            f.write(struct.pack(">2i", 2049, n))
+            f.truncate(8 + n)
+    # torchvision keeps the .gz it downloaded; this one is not the official file
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"not the official download"))
+    status, out = run_doctor(capsys, "--data", str(tmp_path))
+    assert status == 1
+    line = line_with(out, "mnist:")
+    assert line.lstrip().startswith("FAIL") and "corrupt" in line
+    assert "MNIST/raw/train-images-idx3-ubyte.gz does not match the MD5 sum of the official download" in out
+
+
 def test_missing_dot_fails_with_the_install_command(sample, smoke, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot, no nvidia-smi
     status, out = run_doctor(capsys, "--data", str(sample))

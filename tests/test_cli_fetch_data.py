@@ -177,7 +177,11 @@ def test_unknown_dataset_name_is_a_usage_error(capsys):
 # ---------------------------------------------------------------------------
 
 def write_idx(folder: Path, n_train: int, n_test: int) -> None:
-    """MNIST-format files; all-zero images, written sparse so that 60,000 cost nothing."""
+    """MNIST-format files; all-zero images, written sparse so that 60,000 cost nothing.
+
+    No ``.gz`` archives beside them: a real download keeps them, but only the official
+    files match their MD5 sums (tests/test_cli_doctor.py checks a damaged one).
+    """
     raw = folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", n_train), ("t10k", n_test)):
@@ -187,7 +191,6 @@ def write_idx(folder: Path, n_train: int, n_test: int) -> None:
         with open(raw / f"{split}-labels-idx1-ubyte", "wb") as f:
             f.write(struct.pack(">2i", 2049, n))
             f.truncate(8 + n)
-        (raw / f"{split}-images-idx3-ubyte.gz").write_bytes(b"the download, kept by torchvision")
 
 
 @pytest.fixture
