@@ -152,17 +152,21 @@ def test_broken_torch_is_reported_and_the_checks_that_need_it_are_skipped(tmp_pa
     assert "not checked: they need torch" in out
 
 
+def write_full_idx(raw) -> None:
+    """Full-size MNIST-format files in ``raw``: real headers, all-zero pixels, written sparse."""
+    raw.mkdir(parents=True)
+    for split, n in (("train", 60_000), ("t10k", 10_000)):
+        with open(raw / f"{split}-images-idx3-ubyte", "wb") as f:
+            f.write(struct.pack(">4i", 2051, n, 28, 28))
+            f.truncate(16 + n * 784)
+        with open(raw / f"{split}-labels-idx1-ubyte", "wb") as f:
+            f.write(struct.pack(">2i", 2049, n))
+            f.truncate(8 + n)
+
+
 def test_full_datasets_are_reported_complete(tmp_path, capsys):
-    for name in ("mnist", "fashion_mnist"):  # full-size headers, sparse all-zero files
-        raw = tmp_path / FOLDER[name] / "raw"
-        raw.mkdir(parents=True)
-        for split, n in (("train", 60_000), ("t10k", 10_000)):
-            with open(raw / f"{split}-images-idx3-ubyte", "wb") as f:
-                f.write(struct.pack(">4i", 2051, n, 28, 28))
-                f.truncate(16 + n * 784)
-            with open(raw / f"{split}-labels-idx1-ubyte", "wb") as f:
-                f.write(struct.pack(">2i", 2049, n))
-                f.truncate(8 + n)
+    for name in ("mnist", "fashion_mnist"):
+        write_full_idx(tmp_path / FOLDER[name] / "raw")
     status, out = run_doctor(capsys, "--data", str(tmp_path))
     for name in ("mnist", "fashion_mnist"):
         assert line_with(out, f"{name}:").split() [:3] == ["ok", f"{name}:", "complete,"]
@@ -173,14 +177,7 @@ def test_a_full_copy_whose_downloaded_archive_is_damaged_is_corrupt(tmp_path, ca
     import gzip
 
     raw = tmp_path / FOLDER["mnist"] / "raw"
-    raw.mkdir(parents=True)
-    for split, n in (("train", 60_000), ("t10k", 10_000)):  # full-size headers, all-zero pixels
-        with open(raw / f"{split}-images-idx3-ubyte", "wb") as f:
-            f.write(struct.pack(">4i", 2051, n, 28, 28))
-            f.truncate(16 + n * 784)
-        with open(raw / f"{split}-labels-idx1-ubyte", "wb") as f:
-            f.write(struct.pack(">2i", 2049, n))
-            f.truncate(8 + n)
+    write_full_idx(raw)
     # torchvision keeps the .gz it downloaded; this one is not the official file
     (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"not the official download"))
     status, out = run_doctor(capsys, "--data", str(tmp_path))
