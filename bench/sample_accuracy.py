@@ -52,7 +52,7 @@ def train_one_path(fast: bool, args: argparse.Namespace, device: torch.device) -
     tta = evaluate_tta(model, test_loader)
     return {"test_accuracy": history.test_acc[-1], "test_accuracy_tta": tta["accuracy"],
             "train_seconds": sum(history.seconds), "test_images": tta["n"],
-            "train_images": len(train_loader.dataset) if hasattr(train_loader, "dataset") else None,
+            "train_images": len(train_loader.dataset),
             "history": history.to_dict()}
 
 

@@ -28,7 +28,7 @@ from torch import nn
 
 __all__ = [
     "conv2d_output_size", "pool2d_output_size", "solve_padding",
-    "trace_shapes", "check_output_shape", "ShapeError",
+    "trace_shapes", "check_output_shape", "ShapeError", "eval_mode",
 ]
 
 #: One number for both directions, or a (height, width) pair.
@@ -223,13 +223,25 @@ def _nearest_stride(in_size: int, out_size: int, kernel_size: int, stride: int,
 # ---------------------------------------------------------------------------
 
 @contextmanager
-def _dummy_run(model: nn.Module, input_shape: Sequence[int]) -> Iterator[torch.Tensor]:
-    """A random input of ``input_shape`` on the model's device, in eval mode, without gradients.
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the ``with`` block; every submodule's own mode afterwards.
 
     Eval mode makes BatchNorm use its running statistics (and leaves them untouched) and turns
-    Dropout off. Afterwards every submodule gets its own mode back: some may have been frozen
-    in eval mode on purpose while the rest trains.
+    Dropout off. Restoring module by module matters: some parts may have been frozen in eval
+    mode on purpose while the rest trains.
     """
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes.items():
+            module.train(training)
+
+
+@contextmanager
+def _dummy_run(model: nn.Module, input_shape: Sequence[int]) -> Iterator[torch.Tensor]:
+    """A random input of ``input_shape`` on the model's device, in ``eval_mode``, without gradients."""
     if not (isinstance(input_shape, (tuple, list))
             and all(_is_int(n) and n >= 1 for n in input_shape)):
         raise ValueError(f"input_shape={input_shape!r}: give the shape of one batch as positive "
@@ -237,14 +249,8 @@ def _dummy_run(model: nn.Module, input_shape: Sequence[int]) -> Iterator[torch.T
     weight = next(iter(model.parameters()), None)
     device = weight.device if weight is not None else torch.device("cpu")
     dtype = weight.dtype if weight is not None and weight.is_floating_point() else torch.float32
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield torch.randn(*input_shape, device=device, dtype=dtype)
-    finally:
-        for module, training in modes.items():
-            module.train(training)
+    with eval_mode(model), torch.no_grad():
+        yield torch.randn(*input_shape, device=device, dtype=dtype)
 
 
 def _forward(model: nn.Module, x: torch.Tensor, running: Sequence[str] = ()) -> object:

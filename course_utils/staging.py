@@ -119,11 +119,11 @@ def _check_idx_archives(name: str, raw: Path) -> str | None:
         gz = raw / archive
         if not gz.is_file():
             continue  # a copy without its archives: the headers and sizes are all we can check
-        where = f"{FOLDER[name]}/raw/{archive}"
+        unpacked = archive.removesuffix(".gz")
         if not check_integrity(str(gz), md5):
-            return f"{where} does not match the MD5 sum of the official download"
-        if not _same_bytes(gzip.open(gz), raw / archive.removesuffix(".gz")):
-            return f"{FOLDER[name]}/raw/{archive.removesuffix('.gz')} differs from {archive}, which unpacks to it"
+            return f"{FOLDER[name]}/raw/{archive} does not match the MD5 sum of the official download"
+        if not _same_bytes(gzip.open(gz), raw / unpacked):
+            return f"{FOLDER[name]}/raw/{unpacked} differs from {archive}, which unpacks to it"
     return None
 
 

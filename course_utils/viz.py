@@ -15,6 +15,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from course_utils.shapes import eval_mode
+
 DOT_INSTALL_HINT = (
     "Install Graphviz's `dot` program (pip cannot): "
     "Debian/Ubuntu `sudo apt-get install graphviz`; macOS `brew install graphviz`; "
@@ -53,13 +55,8 @@ def render_graph(model: nn.Module, input_shape: Sequence[int], *, path: str | os
 
     param = next(model.parameters(), None)
     x = torch.randn(*input_shape, device=param.device if param is not None else "cpu")
-    modes = {module: module.training for module in model.modules()}
-    model.eval()  # BatchNorm uses (and keeps) its running statistics; a batch of 1 is fine
-    try:
+    with eval_mode(model):  # BatchNorm uses (and keeps) its running statistics; a batch of 1 is fine
         graph = make_dot(model(x), params=dict(model.named_parameters()))
-    finally:
-        for module, training in modes.items():
-            module.train(training)
     if path is None:
         return _with_install_hint(graph)
     if not has_dot():

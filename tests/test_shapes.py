@@ -450,3 +450,14 @@ def test_shape_error_is_an_assertion_error():
     assert issubclass(ShapeError, AssertionError)
     with pytest.raises(AssertionError, match="4 features instead of 3.*out_features"):
         check_output_shape(nn.Linear(2, 4), (1, 2), (1, 3))
+
+
+def test_eval_mode_restores_each_submodules_own_mode_even_after_an_error():
+    from course_utils.shapes import eval_mode
+
+    model = nn.Sequential(nn.BatchNorm2d(2), nn.Dropout(0.5))
+    model[1].eval()  # frozen on purpose
+    with pytest.raises(RuntimeError), eval_mode(model):
+        assert not model.training and not model[0].training
+        raise RuntimeError("the forward pass failed")
+    assert model.training and model[0].training and not model[1].training
