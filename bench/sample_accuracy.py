@@ -30,7 +30,7 @@ from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.fast import evaluate_tta, one_cycle
 from course_utils.models import CifarResNet, resnet18
-from course_utils.train import fit
+from course_utils.train import evaluate, fit
 
 MODELS = {"resnet18": lambda: resnet18(num_classes=10, stem="cifar"),
           "cifar_resnet20": lambda: CifarResNet(20)}
@@ -46,11 +46,12 @@ def train_one_path(fast: bool, args: argparse.Namespace, device: torch.device) -
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
     scheduler = one_cycle(optimizer, args.lr, epochs=args.epochs, steps_per_epoch=len(train_loader))
-    history = fit(model, train_loader, test_loader, epochs=args.epochs, optimizer=optimizer,
+    history = fit(model, train_loader, epochs=args.epochs, optimizer=optimizer,
                   scheduler=scheduler, scheduler_interval="batch", device=device, fast=fast,
                   loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), progress=not args.no_progress)
-    tta = evaluate_tta(model, test_loader)
-    return {"test_accuracy": history.test_acc[-1], "test_accuracy_tta": tta["accuracy"],
+    # No model selection (the last epoch is the model): the test set is scored once, at the end.
+    test, tta = evaluate(model, test_loader), evaluate_tta(model, test_loader)
+    return {"test_accuracy": test["accuracy"], "test_accuracy_tta": tta["accuracy"],
             "train_seconds": sum(history.seconds), "test_images": tta["n"],
             "train_images": len(train_loader.dataset),
             "history": history.to_dict()}

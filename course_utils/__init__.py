@@ -2,7 +2,7 @@
 
 One module, one job:
 
-* ``config``    environment (data folder, smoke mode, device)
+* ``config``    environment (data folder, smoke mode, device), run lengths and run folders
 * ``data``      datasets and loaders for MNIST, Fashion-MNIST and CIFAR-10
 * ``shapes``    output-size arithmetic for convolutions and pooling, shape checks
 * ``models``    the reference networks the notebooks rebuild step by step
@@ -13,7 +13,7 @@ One module, one job:
 """
 from importlib import import_module
 
-from course_utils.config import data_dir, get_device, is_smoke, pick
+from course_utils.config import data_dir, describe_run, get_device, is_smoke, pick, run_dir
 
 _SUBMODULES = ("data", "models", "shapes", "train", "viz")
 
@@ -30,6 +30,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "data", "models", "shapes", "train", "viz",
-    "data_dir", "get_device", "is_smoke", "pick",
+    "data_dir", "describe_run", "get_device", "is_smoke", "pick", "run_dir",
 ]
 __version__ = "0.1.0"

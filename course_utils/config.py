@@ -12,8 +12,9 @@ Three variables change how the course behaves; nothing else in
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:  # torch is imported where a device is needed, so a broken torch can be diagnosed
     import torch
@@ -101,3 +102,58 @@ def pick(full, *, short=None, smoke, run: str = "full"):
     if run == "short" and short is not None:
         return short
     return full
+
+
+def run_dir(notebook: str, **settings: object) -> Path:
+    """The folder for one training run's checkpoint and logs, named by its settings.
+
+    ``run_dir("05_mnist_resnet", epochs=10, lr=1e-3)`` is
+    ``runs/05_mnist_resnet/epochs10-lr0.001`` (relative to the notebook), so a
+    run with other settings never resumes from this one's checkpoint. In smoke
+    mode it is a new temporary folder on every call instead: a rehearsal (or
+    the test suite) leaves nothing behind, and never finds an old checkpoint.
+    The folder is not created here, except the temporary one.
+
+    >>> run_dir("05_mnist_resnet", epochs=10, lr=1e-3).as_posix()  # doctest: +SKIP
+    'runs/05_mnist_resnet/epochs10-lr0.001'
+    """
+    if is_smoke():
+        return Path(tempfile.mkdtemp(prefix=f"course-smoke-{notebook}-"))
+    name = "-".join(f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
+                    for key, value in settings.items())
+    return Path("runs") / notebook / (name or "default")
+
+
+def describe_run(run: str, device: "torch.device | str", minutes: Mapping[str, Mapping[str, float]]) -> str:
+    """One or two lines saying how long this run should take, to print before it starts.
+
+    ``minutes[run][kind]`` is the expected time for ``run`` (``"full"`` or
+    ``"short"``) on a ``"cpu"`` or a ``"gpu"``; smoke mode takes about a minute
+    anywhere. On a CPU, a run expected to take over half an hour says so and
+    how to choose a shorter one.
+
+    >>> print(describe_run("short", "cuda", {"full": {"cpu": 40, "gpu": 5}, "short": {"cpu": 10, "gpu": 2}}))
+    RUN = 'short' on cuda: expect about 2 minutes.
+    """
+    if run not in ("full", "short"):
+        raise ValueError(f"run must be 'full' or 'short', not {run!r}")
+    device_type = getattr(device, "type", str(device).split(":")[0])
+    if is_smoke():
+        return f"Smoke mode (COURSE_SMOKE=1) on {device_type}: about a minute."
+    kind = "gpu" if device_type == "cuda" else "cpu"
+    expected = minutes[run][kind]
+    line = f"RUN = {run!r} on {device_type}: expect about {_minutes(expected)}."
+    if kind == "cpu" and expected > 30:
+        options = [f"set RUN = 'short' (about {_minutes(minutes['short']['cpu'])})"] if run == "full" else []
+        options.append("rehearse in smoke mode (COURSE_SMOKE=1, about a minute)")
+        gpu = minutes[run].get("gpu")
+        line += " That is long: " + ", or ".join(options) + "."
+        if gpu is not None and device_type == "cpu":
+            line += f" On a GPU (Colab: Runtime > Change runtime type) it takes about {_minutes(gpu)}."
+    return line
+
+
+def _minutes(value: float) -> str:
+    if value >= 120:
+        return f"{value / 60:.0f} hours"
+    return f"{value:.0f} minute{'s' if round(value) != 1 else ''}" if value >= 1 else "a minute"

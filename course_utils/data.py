@@ -19,6 +19,7 @@ stage them.
 """
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 from pathlib import Path
@@ -32,9 +33,9 @@ from course_utils.config import data_dir, is_smoke
 
 __all__ = [
     "CLASSES", "MEAN", "STD", "IN_CHANNELS", "IMAGE_SIZE", "NAMES",
-    "SMOKE_TRAIN_SIZE", "SMOKE_TEST_SIZE",
+    "SMOKE_TRAIN_SIZE", "SMOKE_VAL_SIZE", "SMOKE_TEST_SIZE",
     "DatasetNotFoundError", "DatasetCorruptError", "PartialCIFAR10",
-    "data_dir", "get_transforms", "get_datasets", "get_loaders",
+    "data_dir", "get_transforms", "get_datasets", "get_loaders", "val_indices",
     "default_num_workers", "denormalize", "load_tensors",
 ]
 
@@ -103,7 +104,12 @@ _FILES_IN_WORDS: dict[str, str] = {
 
 #: Smoke mode (``COURSE_SMOKE=1``) keeps at most this many images per split.
 SMOKE_TRAIN_SIZE = 512
+SMOKE_VAL_SIZE = 128
 SMOKE_TEST_SIZE = 256
+
+#: The validation images are drawn with this seed, the same whatever the run's ``seed``:
+#: runs that differ only in their seed are then scored on the same images.
+VAL_SPLIT_SEED = 0
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -150,8 +156,8 @@ def get_transforms(name: str, *, train: bool, resize: int | None = None,
 # ---------------------------------------------------------------------------
 
 def get_datasets(name: str, *, root: str | Path | None = None, resize: int | None = None,
-                 augment: bool = False, download: bool = True,
-                 allow_partial: bool = False) -> tuple[Dataset, Dataset]:
+                 augment: bool = False, download: bool = True, allow_partial: bool = False,
+                 val_size: int | None = None) -> tuple[Dataset, ...]:
     """The training and test splits of ``name`` as torchvision datasets.
 
     Each item is ``(image, label)``: a normalised float tensor of shape
@@ -160,9 +166,18 @@ def get_datasets(name: str, *, root: str | Path | None = None, resize: int | Non
     their MD5 sums). ``allow_partial=True`` (implied by smoke mode) also
     accepts a partial copy of CIFAR-10, such as the course's sample data.
 
+    ``val_size=n`` also holds out ``n`` training images as a *validation*
+    split and returns ``(train, val, test)``. The validation images are
+    chosen at random, but always the same ones (``val_indices``), are never
+    in ``train``, and are read like the test images: no augmentation. Pick
+    models and epochs on ``val``; measure the chosen one on ``test`` once.
+
     >>> train, test = get_datasets("mnist")  # doctest: +SKIP
     >>> image, label = train[0]; image.shape, label
     (torch.Size([1, 28, 28]), 5)
+    >>> train, val, test = get_datasets("mnist", val_size=5000)  # doctest: +SKIP
+    >>> len(train), len(val), len(test)
+    (55000, 5000, 10000)
     """
     _check_name(name)
     root = Path(root).expanduser() if root is not None else data_dir()
@@ -176,7 +191,34 @@ def get_datasets(name: str, *, root: str | Path | None = None, resize: int | Non
     if isinstance(train_set, PartialCIFAR10):
         print(f"Reading a partial copy of CIFAR-10 from {root} ({len(train_set):,} training "
               f"and {len(test_set):,} test images); checksums not checked.")
-    return train_set, test_set
+    if val_size is None:
+        return train_set, test_set
+    # The same images read the test way: a shallow copy shares the pixels, not the transform.
+    val_view = copy.copy(train_set)
+    val_view.transform = get_transforms(name, train=False, resize=resize)
+    train_idx, val_idx = val_indices(len(train_set), val_size)
+    return Subset(train_set, train_idx), Subset(val_view, val_idx), test_set
+
+
+def val_indices(n: int, val_size: int, seed: int = VAL_SPLIT_SEED) -> tuple[list[int], list[int]]:
+    """Split ``range(n)`` into training and validation indices: ``(train, val)``.
+
+    ``val`` holds ``val_size`` indices drawn at random with ``seed``; ``train``
+    holds the rest, in their original order. The same arguments always give
+    the same split, so every run (and every machine) validates on the same images.
+
+    >>> train, val = val_indices(10, 3)
+    >>> len(train), len(val), sorted(train + val) == list(range(10))
+    (7, 3, True)
+    """
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 < val_size < n:
+        raise ValueError(f"val_size must be a whole number of images between 1 and {n - 1} "
+                         f"(the training split has {n:,}), not {val_size!r}. A common choice "
+                         "is a tenth of the training images, e.g. 5000 of CIFAR-10's 50,000.")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val = sorted(order[:val_size].tolist())
+    held_out = set(val)
+    return [i for i in range(n) if i not in held_out], val
 
 
 class PartialCIFAR10(datasets.CIFAR10):
@@ -280,22 +322,25 @@ def _check_name(name: str) -> None:
 
 def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = None,
                 resize: int | None = None, augment: bool = False, subset: int | None = None,
-                num_workers: int | None = None, download: bool = True,
-                allow_partial: bool = False, seed: int = 0, fast: bool = False
-                ) -> tuple[DataLoader, DataLoader]:
-    """Training and test ``DataLoader`` objects for ``name``: batches of (images, labels).
+                val_size: int | None = None, num_workers: int | None = None,
+                download: bool = True, allow_partial: bool = False, seed: int = 0,
+                fast: bool = False) -> tuple[DataLoader, ...]:
+    """``DataLoader`` objects for ``name``: batches of (images, labels).
 
+    Returns ``(train_loader, test_loader)``, or with ``val_size=n``
+    ``(train_loader, val_loader, test_loader)``, where the validation loader
+    reads ``n`` images held out of the training split (see ``get_datasets``).
     The training loader reshuffles every epoch, in an order fixed by ``seed``
-    (same seed, same batches: runs are reproducible); the test loader keeps
-    the file order. ``subset=n`` keeps the first n images of each split, for
-    quick experiments. In smoke mode (``COURSE_SMOKE=1``) at most
-    ``SMOKE_TRAIN_SIZE`` / ``SMOKE_TEST_SIZE`` images are kept.
+    (same seed, same batches: runs are reproducible); the others keep the file
+    order. ``subset=n`` keeps the first n images of the training and test
+    splits, for quick experiments. In smoke mode (``COURSE_SMOKE=1``) at most
+    ``SMOKE_TRAIN_SIZE`` / ``SMOKE_VAL_SIZE`` / ``SMOKE_TEST_SIZE`` images are kept.
 
     ``fast=True`` returns ``course_utils.fast.fast_loaders(...)`` instead: the
     whole dataset kept on the device, batches cropped, flipped and normalised
     there (same sizes, same augmentation; no ``resize``, no worker processes).
 
-    >>> train_loader, test_loader = get_loaders("mnist", batch_size=64)  # doctest: +SKIP
+    >>> train_loader, val_loader, test_loader = get_loaders("mnist", 64, val_size=5000)  # doctest: +SKIP
     >>> images, labels = next(iter(train_loader)); images.shape
     torch.Size([64, 1, 28, 28])
     """
@@ -304,29 +349,39 @@ def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = N
         if resize is not None:
             raise ValueError("fast=True keeps the images at their own size: drop resize=, "
                              "or use fast=False to resize with torchvision.")
-        return fast_loaders(name, batch_size, augment=augment, subset=subset, root=root,
-                            download=download, allow_partial=allow_partial, seed=seed)
+        return fast_loaders(name, batch_size, augment=augment, subset=subset, val_size=val_size,
+                            root=root, download=download, allow_partial=allow_partial, seed=seed)
     if subset is not None and subset < 1:
         raise ValueError(f"subset must be a positive number of images, not {subset!r}.")
-    train_set, test_set = get_datasets(name, root=root, resize=resize, augment=augment,
-                                       download=download, allow_partial=allow_partial)
-    train_n, test_n = subset, subset
+    *splits, test_set = get_datasets(name, root=root, resize=resize, augment=augment,
+                                     download=download, allow_partial=allow_partial,
+                                     val_size=val_size)
+    train_n, val_n, test_n = subset, None, subset
     if is_smoke():
         train_n = min(subset or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
+        val_n = SMOKE_VAL_SIZE
         test_n = min(subset or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE)
-    train_set, test_set = _first(train_set, train_n), _first(test_set, test_n)
+    sizes = (train_n, val_n)[:len(splits)]
+    splits = [_first(dataset, n) for dataset, n in zip(splits, sizes)] + [_first(test_set, test_n)]
     if is_smoke():
-        print(f"Smoke mode (COURSE_SMOKE=1): using the first {len(train_set):,} training "
-              f"and {len(test_set):,} test images of {name}.")
+        print(smoke_notice(name, [len(d) for d in splits]))
 
     workers = default_num_workers() if num_workers is None else num_workers
     common = dict(batch_size=batch_size, num_workers=workers,
                   pin_memory=torch.cuda.is_available(),  # faster copies to a CUDA GPU
                   persistent_workers=workers > 0)        # keep workers alive between epochs
     shuffle_order = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(train_set, shuffle=True, generator=shuffle_order, **common)
-    test_loader = DataLoader(test_set, shuffle=False, **common)
-    return train_loader, test_loader
+    train_loader = DataLoader(splits[0], shuffle=True, generator=shuffle_order, **common)
+    return (train_loader, *(DataLoader(d, shuffle=False, **common) for d in splits[1:]))
+
+
+def smoke_notice(name: str, sizes: list[int]) -> str:
+    """What smoke mode kept: ``sizes`` of (train, test) or (train, val, test)."""
+    if len(sizes) == 2:
+        return (f"Smoke mode (COURSE_SMOKE=1): using the first {sizes[0]:,} training "
+                f"and {sizes[1]:,} test images of {name}.")
+    return (f"Smoke mode (COURSE_SMOKE=1): using {sizes[0]:,} training, {sizes[1]:,} validation "
+            f"and {sizes[2]:,} test images of {name}.")
 
 
 def _first(dataset: Dataset, n: int | None) -> Dataset:

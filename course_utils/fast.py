@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 
 from course_utils.config import get_device, is_smoke
 from course_utils.data import (_FLIP_OK, IMAGE_SIZE, MEAN, NAMES, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE,
-                               STD, load_tensors)
+                               SMOKE_VAL_SIZE, STD, smoke_notice, load_tensors, val_indices)
 from course_utils.distributed import all_reduce_sum, is_distributed, unwrap
 from course_utils.train import autocast, autocast_dtype
 
@@ -199,17 +199,19 @@ def _check_inputs(images, labels, batch_size, mean, std, rank, world_size) -> No
 
 
 def fast_loaders(name: str, batch_size: int = 512, *, device: str | torch.device | None = None,
-                 augment: bool = True, subset: int | None = None, root: str | Path | None = None,
-                 download: bool = True, allow_partial: bool = False, seed: int = 0,
-                 channels_last: bool | None = None, rank: int = 0, world_size: int = 1
-                 ) -> tuple[DeviceLoader, DeviceLoader]:
+                 augment: bool = True, subset: int | None = None, val_size: int | None = None,
+                 root: str | Path | None = None, download: bool = True, allow_partial: bool = False,
+                 seed: int = 0, channels_last: bool | None = None, rank: int = 0, world_size: int = 1
+                 ) -> tuple[DeviceLoader, ...]:
     """Training and test ``DeviceLoader`` objects for ``name``, the fast twin of ``get_loaders``.
 
     The training loader shuffles and (when ``augment``) crops and flips like
     ``get_loaders(..., augment=True)``: padding 1/8 of the side, and no flips
     for MNIST (a mirrored digit is no digit). The test loader does neither.
-    ``subset`` and smoke mode keep the first images of each split, as in
-    ``get_loaders``. ``channels_last`` defaults to True on CUDA.
+    ``val_size``, ``subset`` and smoke mode work as in ``get_loaders``: with
+    ``val_size=n`` the result is ``(train, val, test)``, the validation images
+    being the very ones ``get_loaders`` holds out. ``channels_last`` defaults
+    to True on CUDA.
 
     >>> train_loader, test_loader = fast_loaders("cifar10", 512)  # doctest: +SKIP
     """
@@ -219,26 +221,32 @@ def fast_loaders(name: str, batch_size: int = 512, *, device: str | torch.device
         raise ValueError(f"subset must be a positive number of images, not {subset!r}.")
     device = torch.device(device) if device is not None else get_device()
     channels_last = device.type == "cuda" if channels_last is None else channels_last
-    train_n, test_n = subset, subset
+    train_n, val_n, test_n = subset, None, subset
     if is_smoke():
         train_n = min(subset or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
+        val_n = SMOKE_VAL_SIZE
         test_n = min(subset or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE)
-    splits = []
-    for train, n in ((True, train_n), (False, test_n)):
-        images, labels = load_tensors(name, train=train, root=root, download=download,
-                                      allow_partial=allow_partial)
-        splits.append((images[:n], labels[:n]))  # [:None] keeps everything
-    (train_x, train_y), (test_x, test_y) = splits
+    train_x, train_y = load_tensors(name, train=True, root=root, download=download,
+                                    allow_partial=allow_partial)
+    test_x, test_y = load_tensors(name, train=False, root=root, download=download,
+                                  allow_partial=allow_partial)
+    splits = [(train_x, train_y)]
+    if val_size is not None:
+        train_idx, val_idx = (torch.tensor(i) for i in val_indices(len(train_x), val_size))
+        splits = [(train_x[train_idx], train_y[train_idx]), (train_x[val_idx], train_y[val_idx])]
+    sizes = (train_n, val_n)[:len(splits)]
+    splits = [(x[:n], y[:n]) for (x, y), n in zip(splits, sizes)]  # [:None] keeps everything
+    splits.append((test_x[:test_n], test_y[:test_n]))
     if is_smoke():
-        print(f"Smoke mode (COURSE_SMOKE=1): using the first {len(train_x):,} training "
-              f"and {len(test_x):,} test images of {name}.")
+        print(smoke_notice(name, [len(x) for x, _ in splits]))
     common = dict(batch_size=batch_size, mean=MEAN[name], std=STD[name], device=device,
                   channels_last=channels_last, rank=rank, world_size=world_size, seed=seed)
+    (train_x, train_y), *evaluation = splits
     train_loader = DeviceLoader(train_x, train_y, shuffle=True, augment=augment,
                                 crop_padding=IMAGE_SIZE[name] // 8, flip=_FLIP_OK[name], **common)
-    # no padding for the test split: each test image is counted once, on one rank
-    test_loader = DeviceLoader(test_x, test_y, shuffle=False, augment=False, pad=False, **common)
-    return train_loader, test_loader
+    # no padding for the validation and test splits: each image is counted once, on one rank
+    return (train_loader, *(DeviceLoader(x, y, shuffle=False, augment=False, pad=False, **common)
+                            for x, y in evaluation))
 
 
 def prepare_model(model: nn.Module, device: str | torch.device | None = None, *,

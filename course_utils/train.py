@@ -20,6 +20,7 @@ the ``History`` is global, and only rank 0 prints, logs and saves.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import time
@@ -45,16 +46,18 @@ LOG_EVERY = 50
 class History:
     """Per-epoch metrics of a ``fit`` run, one list per column.
 
-    Accuracies are fractions (0.91, not 91). ``test_*`` hold ``nan`` when
-    ``fit`` had no test loader.
+    Accuracies are fractions (0.91, not 91). ``val_*`` hold ``nan`` when
+    ``fit`` had no validation loader, ``test_*`` when it had no test loader.
 
-    >>> h = fit(model, train_loader, test_loader, epochs=3)  # doctest: +SKIP
-    >>> h.test_acc[-1], h.best_epoch()  # doctest: +SKIP
+    >>> h = fit(model, train_loader, val_loader, epochs=3)  # doctest: +SKIP
+    >>> h.val_acc[-1], h.best_epoch()  # doctest: +SKIP
     """
 
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
@@ -62,17 +65,30 @@ class History:
     examples_per_s: list[float] = field(default_factory=list)
 
     def append(self, **row: float) -> None:
-        """Add one epoch's row; every column must be given."""
-        for name, values in asdict(self).items():
-            getattr(self, name).append(row[name])
+        """Add one epoch's row. A validation or test column left out is ``nan``."""
+        unknown = set(row) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"History has no column {', '.join(sorted(unknown))}")
+        for name in self.__dataclass_fields__:
+            optional = name.startswith(("val_", "test_"))
+            getattr(self, name).append(row.get(name, math.nan) if optional else row[name])
 
     def __len__(self) -> int:
         return len(self.epoch)
 
     def best_epoch(self) -> int:
-        """The epoch with the highest test accuracy (train accuracy without a test set)."""
-        accs = self.test_acc if not all(math.isnan(a) for a in self.test_acc) else self.train_acc
-        return self.epoch[max(range(len(accs)), key=lambda i: accs[i])]
+        """The epoch with the highest validation accuracy (the first, on a tie).
+
+        This is the epoch ``fit`` keeps as the best model. Without a validation
+        split there is nothing fair to choose on (the test set must stay unseen,
+        and training accuracy rewards overfitting), so it is the last epoch.
+        """
+        if not len(self):
+            raise ValueError("The history is empty: no epoch has been trained yet.")
+        if all(math.isnan(a) for a in self.val_acc):
+            return self.epoch[-1]
+        scores = [-math.inf if math.isnan(a) else a for a in self.val_acc]
+        return self.epoch[max(range(len(scores)), key=lambda i: scores[i])]
 
     def to_dict(self) -> dict[str, list]:
         """Plain lists, for ``json.dump`` or ``pandas.DataFrame(history.to_dict())``."""
@@ -80,16 +96,19 @@ class History:
 
     @classmethod
     def from_dict(cls, columns: dict[str, list]) -> "History":
-        return cls(**{k: list(v) for k, v in columns.items()})
+        """The inverse of ``to_dict``; a column that is missing (older files) is filled with ``nan``."""
+        n = len(columns.get("epoch", []))
+        return cls(**{name: list(columns.get(name, [math.nan] * n)) for name in cls.__dataclass_fields__})
 
     def __str__(self) -> str:
-        lines = ["epoch  train loss  train acc  test loss  test acc  seconds  examples/s"]
+        groups = [("train", self.train_loss, self.train_acc), ("val", self.val_loss, self.val_acc),
+                  ("test", self.test_loss, self.test_acc)]
+        groups = [g for g in groups if not all(math.isnan(a) for a in g[2])] or groups[:1]
+        header = "epoch" + "".join(f"  {name + ' loss':>10}  {name + ' acc':>9}" for name, _, _ in groups)
+        lines = [header + "  seconds  examples/s"]
         for i in range(len(self)):
-            lines.append(
-                f"{self.epoch[i]:>5}  {self.train_loss[i]:>10.4f}  {self.train_acc[i]:>9.2%}  "
-                f"{self.test_loss[i]:>9.4f}  {self.test_acc[i]:>8.2%}  {self.seconds[i]:>7.1f}  "
-                f"{self.examples_per_s[i]:>10,.0f}"
-            )
+            row = f"{self.epoch[i]:>5}" + "".join(f"  {loss[i]:>10.4f}  {acc[i]:>9.2%}" for _, loss, acc in groups)
+            lines.append(row + f"  {self.seconds[i]:>7.1f}  {self.examples_per_s[i]:>10,.0f}")
         return "\n".join(lines)
 
 
@@ -100,9 +119,10 @@ class TrainingDivergedError(FloatingPointError):
 def fit(
     model: nn.Module,
     train_loader: Iterable,
-    test_loader: Iterable | None = None,
+    val_loader: Iterable | None = None,
     *,
     epochs: int,
+    test_loader: Iterable | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     lr: float | None = None,
     loss_fn: nn.Module | None = None,
@@ -120,22 +140,32 @@ def fit(
 
     Args:
         model: any ``nn.Module`` that maps a batch of images to class logits.
-        train_loader, test_loader: iterables of ``(images, labels)`` batches.
+        train_loader: an iterable of ``(images, labels)`` batches to learn from.
+        val_loader: batches held out of the training data (``get_loaders(...,
+            val_size=n)``), scored after every epoch. The best epoch, the one
+            the checkpoint keeps, is chosen on it.
         epochs: the total number of epochs, counting those a resumed run already did.
+        test_loader: scored after every epoch too, for the record only: nothing is
+            chosen on it. Usually you leave it out and call ``evaluate`` on the test
+            set once, for the model you chose.
         optimizer: defaults to ``Adam(model.parameters(), lr=lr or 1e-3)``.
         lr: the learning rate of the default optimizer (give it or ``optimizer``, not both).
         loss_fn: defaults to ``nn.CrossEntropyLoss()``.
         scheduler: a ``torch.optim.lr_scheduler`` object, stepped once per epoch,
             or once per batch with ``scheduler_interval="batch"`` (``OneCycleLR``).
         device: defaults to ``get_device()`` (CUDA, then MPS, then CPU).
-        amp: mixed precision. ``"auto"`` uses bfloat16 on GPUs that support it,
-            float16 with a gradient scaler on older GPUs, and nothing on the CPU;
-            ``False`` turns it off, ``"bf16"``/``"fp16"`` force one.
+        amp: mixed precision. ``"auto"`` uses bfloat16 on GPUs that compute in it
+            natively, float16 with a gradient scaler on older GPUs, and nothing on
+            the CPU (see ``autocast_dtype``); ``False`` turns it off, ``"bf16"`` or
+            ``"fp16"`` force one.
         checkpoint: a file path. After every epoch the training state is saved
             there (atomically), together with the weights of the best epoch so far
-            (highest test accuracy). Load them with ``load_weights(model, path)``.
+            (highest validation accuracy; without ``val_loader``, the last epoch).
+            Load them with ``load_weights(model, path)``.
         resume: continue from ``checkpoint`` after its last completed epoch, so
             re-running the same cell after a disconnect picks up where it stopped.
+            A checkpoint saved with other settings (model, optimizer and its
+            learning rate or weight decay, loss, batch size) is refused.
         log_dir: write TensorBoard scalars (loss, accuracy, learning rate) per epoch.
         progress: show tqdm progress bars and one summary line per epoch.
         fast: set the model up to train fast on the device first, with
@@ -150,7 +180,7 @@ def fit(
     and saves the checkpoint (of the plain model inside the wrapper). Every
     rank resumes from the same checkpoint file.
 
-    >>> history = fit(MnistResNet(), train_loader, test_loader, epochs=3, lr=1e-3)  # doctest: +SKIP
+    >>> history = fit(MnistResNet(), train_loader, val_loader, epochs=3, lr=1e-3)  # doctest: +SKIP
     """
     if optimizer is not None and lr is not None:
         raise ValueError("Give either optimizer= or lr= (for the default Adam), not both.")
@@ -159,8 +189,9 @@ def fit(
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH: the file to resume from.")
     check_loader(train_loader, "fit's train_loader")
-    if test_loader is not None:
-        check_loader(test_loader, "fit's test_loader")
+    for loader, what in ((val_loader, "fit's val_loader"), (test_loader, "fit's test_loader")):
+        if loader is not None:
+            check_loader(loader, what)
     device = torch.device(device) if device is not None else get_device()
     progress = progress and is_main()  # one progress bar, not one per rank
     if fast:  # imported here: course_utils.fast imports this module
@@ -171,10 +202,12 @@ def fit(
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     amp_dtype = autocast_dtype(device, amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    config = run_config(model, optimizer, loss_fn, scheduler, train_loader)
 
     history, start, best_acc, best_model = History(), 1, -math.inf, None
     if resume and _checkpoint_exists(checkpoint):
         state = load_checkpoint(checkpoint)
+        check_same_config(state.get("config"), config, checkpoint)
         restore_model(unwrap(model), state["model"], checkpoint)
         restore_training_state(state, optimizer, scheduler, scaler, checkpoint, epochs)
         rng_per_rank = state.get("rng_per_rank") or []
@@ -182,8 +215,9 @@ def fit(
         _set_rng_state(rng_per_rank[get_rank()] if same_world else state["rng"], train_loader)
         history = History.from_dict(state["history"])
         start, best_acc, best_model = state["epoch"] + 1, state["best_accuracy"], state["best_model"]
-        _say(progress, f"Resuming from {checkpoint}: {state['epoch']} epoch(s) done, "
-                       f"best accuracy so far {best_acc:.2%}.")
+        best_acc = -math.inf if math.isnan(best_acc) else best_acc  # saved without a validation split
+        _say(progress, f"Resuming from {checkpoint}: {state['epoch']} epoch(s) done"
+                       + (f", best validation accuracy so far {best_acc:.2%}." if val_loader else "."))
     elif resume:
         _say(progress, f"No checkpoint at {checkpoint} yet: starting from epoch 1.")
 
@@ -197,20 +231,22 @@ def fit(
                                      epoch, epochs, progress)
             seconds = time.perf_counter() - t0
             broadcast_buffers(unwrap(model))  # BatchNorm statistics: rank 0's everywhere
-            test = (evaluate(model, test_loader, device=device, loss_fn=loss_fn, amp=amp)
-                    if test_loader is not None else {"loss": math.nan, "accuracy": math.nan})
+            val, test = (evaluate(model, loader, device=device, loss_fn=loss_fn, amp=amp)
+                         if loader is not None else {"loss": math.nan, "accuracy": math.nan}
+                         for loader in (val_loader, test_loader))
             lr_now = optimizer.param_groups[0]["lr"]
             if scheduler is not None and scheduler_interval == "epoch":
                 scheduler.step()
             history.append(epoch=epoch, train_loss=train["loss"], train_acc=train["accuracy"],
+                           val_loss=val["loss"], val_acc=val["accuracy"],
                            test_loss=test["loss"], test_acc=test["accuracy"], lr=lr_now,
                            seconds=seconds, examples_per_s=train["n"] / seconds)
             _say(progress, _epoch_line(history, epochs))
             _log_scalars(writer, history)
 
-            score = train["accuracy"] if test_loader is None else test["accuracy"]
-            if score > best_acc:
-                best_acc, best_model = score, _cpu_state(model)
+            # Choose on validation data only; without it, keep the latest weights.
+            if val_loader is None or val["accuracy"] > best_acc:
+                best_acc, best_model = val["accuracy"], _cpu_state(model)
             rng = _get_rng_state(train_loader)
             rng_per_rank = all_gather_objects(rng) if is_distributed() else None
             if checkpoint is not None and is_main():
@@ -218,12 +254,68 @@ def fit(
                     "epoch": epoch, "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "scaler": scaler.state_dict(), "rng": rng, "rng_per_rank": rng_per_rank,
-                    "history": history.to_dict(), "best_accuracy": best_acc, "best_model": best_model,
+                    "history": history.to_dict(), "config": config,
+                    "best_accuracy": best_acc, "best_model": best_model,
                 }, checkpoint)
     finally:
         if writer is not None:
             writer.close()
     return history
+
+
+def run_config(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
+               scheduler: Any, train_loader: Iterable) -> dict[str, Any]:
+    """The settings that make a training run what it is, as plain values.
+
+    ``fit`` stores them in its checkpoint and, on ``resume=True``, refuses a
+    checkpoint whose settings differ: carrying on someone else's run (another
+    learning rate, loss or weight decay) would silently train a mixture of two.
+    The optimizer's are its constructor arguments (``optimizer.defaults``),
+    which a scheduler never changes; the model is named by its class and a
+    digest of its printed structure (so ``inner_relu=True`` differs).
+    """
+    def plain(values: dict[str, Any]) -> dict[str, Any]:
+        simple = (bool, int, float, str, type(None))
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items())
+                if not k.startswith("_") and k != "training"
+                and (isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v)))}
+
+    net = unwrap(model)
+    return {
+        "model": f"{type(net).__name__} {hashlib.sha256(repr(net).encode()).hexdigest()[:12]}",
+        "optimizer": {"name": type(optimizer).__name__, **plain(optimizer.defaults)},
+        "loss": {"name": type(loss_fn).__name__, **plain(vars(loss_fn))},
+        "scheduler": type(scheduler).__name__ if scheduler is not None else None,
+        "batch_size": getattr(train_loader, "batch_size", None),
+    }
+
+
+def check_same_config(saved: dict[str, Any] | None, now: dict[str, Any],
+                      checkpoint: str | os.PathLike) -> None:
+    """Raise ``CheckpointError`` listing every setting in which ``now`` differs from ``saved``.
+
+    A checkpoint written before settings were recorded (``saved`` is None) is not checked.
+    """
+    if saved is None:
+        return
+    differences = []
+    for key in sorted(set(saved) | set(now)):
+        old, new = saved.get(key), now.get(key)
+        if key == "batch_size" and None in (old, new):
+            continue  # a loader that does not tell its batch size
+        if isinstance(old, dict) and isinstance(new, dict) and old.get("name") == new.get("name"):
+            differences += [f"{key} {name}: {old.get(name)!r} then, {new.get(name)!r} now"
+                            for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+        elif isinstance(old, dict) and isinstance(new, dict):
+            differences.append(f"{key}: {old.get('name')} then, {new.get('name')} now")
+        elif old != new:
+            differences.append(f"{key}: {old!r} then, {new!r} now")
+    if differences:
+        raise CheckpointError(
+            f"The checkpoint {checkpoint} was saved by a run with other settings ("
+            + "; ".join(differences) + "). Resuming would mix two runs. Train with the settings "
+            "it was saved with, or into a new checkpoint path (run_dir names one per configuration)."
+        )
 
 
 def restore_training_state(state: dict[str, Any], optimizer, scheduler, scaler,
@@ -380,8 +472,11 @@ def check_loader(loader: object, what: str) -> None:
 def autocast_dtype(device: torch.device, amp: bool | str = "auto") -> torch.dtype | None:
     """The mixed-precision dtype for ``device``: bf16, fp16 or ``None`` (full float32).
 
-    bfloat16 has float32's range, so it needs no gradient scaling; GPUs older
-    than NVIDIA's Ampere (a Colab T4, say) lack it and use float16 instead.
+    bfloat16 has float32's range, so it needs no gradient scaling; NVIDIA GPUs
+    compute in it natively from compute capability 8.0 (Ampere: A100, RTX 30xx)
+    on. Older GPUs (a Colab T4 is 7.5) have fast float16 kernels only, so they
+    use float16 with a gradient scaler. ``torch.cuda.is_bf16_supported()`` is no
+    guide: it answers True on a T4 too, where bfloat16 is emulated and slow.
     The CPU and MPS train in float32 by default.
     """
     if amp is False or amp is None:
@@ -394,7 +489,7 @@ def autocast_dtype(device: torch.device, amp: bool | str = "auto") -> torch.dtyp
         raise ValueError(f"amp must be 'auto', True, False, 'bf16' or 'fp16', not {amp!r}")
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -489,8 +584,9 @@ def _say(enabled: bool, message: str) -> None:
 def _epoch_line(h: History, epochs: int) -> str:
     line = (f"epoch {h.epoch[-1]}/{epochs}  train loss {h.train_loss[-1]:.4f} "
             f"acc {h.train_acc[-1]:.2%}")
-    if not math.isnan(h.test_acc[-1]):
-        line += f"  test loss {h.test_loss[-1]:.4f} acc {h.test_acc[-1]:.2%}"
+    for name, loss, acc in (("val", h.val_loss, h.val_acc), ("test", h.test_loss, h.test_acc)):
+        if not math.isnan(acc[-1]):
+            line += f"  {name} loss {loss[-1]:.4f} acc {acc[-1]:.2%}"
     return line + f"  {h.seconds[-1]:.1f} s  {h.examples_per_s[-1]:,.0f} examples/s"
 
 
@@ -502,13 +598,14 @@ def _summary_writer(log_dir: str | os.PathLike | None):
 
 
 def _log_scalars(writer, h: History) -> None:
+    """One point per epoch on each chart: ``loss/train``, ``loss/val``, ... ``lr``."""
     if writer is None:
         return
     e = h.epoch[-1]
-    writer.add_scalar("loss/train", h.train_loss[-1], e)
-    writer.add_scalar("accuracy/train", h.train_acc[-1], e)
-    if not math.isnan(h.test_acc[-1]):
-        writer.add_scalar("loss/test", h.test_loss[-1], e)
-        writer.add_scalar("accuracy/test", h.test_acc[-1], e)
+    for split, loss, acc in (("train", h.train_loss, h.train_acc), ("val", h.val_loss, h.val_acc),
+                             ("test", h.test_loss, h.test_acc)):
+        if not math.isnan(acc[-1]):
+            writer.add_scalar(f"loss/{split}", loss[-1], e)
+            writer.add_scalar(f"accuracy/{split}", acc[-1], e)
     writer.add_scalar("lr", h.lr[-1], e)
     writer.flush()

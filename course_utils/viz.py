@@ -87,14 +87,25 @@ def _with_install_hint(graph):
 
 
 def plot_history(history, *, title: str | None = None):
-    """Loss and accuracy per epoch, train and test side by side. Returns the figure."""
+    """Loss and accuracy per epoch: train, then validation and test where recorded. Returns the figure.
+
+    The epoch ``fit`` kept (``history.best_epoch()``, chosen on validation accuracy)
+    is marked with a dotted line.
+    """
+    import math
+
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for split in ("train", "test"):
+    recorded = [split for split in ("train", "val", "test")
+                if not all(math.isnan(a) for a in getattr(history, f"{split}_acc"))]
+    for split in recorded:
         ax_loss.plot(history.epoch, getattr(history, f"{split}_loss"), marker="o", label=split)
         ax_acc.plot(history.epoch, [100 * a for a in getattr(history, f"{split}_acc")],
                     marker="o", label=split)
+    if "val" in recorded:
+        for ax in (ax_loss, ax_acc):
+            ax.axvline(history.best_epoch(), color="grey", linestyle=":", label="kept (best val)")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):

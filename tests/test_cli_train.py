@@ -114,7 +114,8 @@ def test_tiny_run_writes_checkpoint_tensorboard_and_history_json(mnist_root, tmp
     history = summary["history"]
     assert history["epoch"] == [1, 2]
     assert history["train_loss"][1] < history["train_loss"][0]
-    assert summary["test_accuracy"] == history["test_acc"][-1]
+    assert summary["chosen_epoch"] == 2 and summary["chosen_on"] == "last epoch"
+    assert history["val_acc"] == [None, None] and history["test_acc"] == [None, None]  # null, not NaN
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     assert summary["world_size"] == 1 and summary["device"] == "cpu"
     assert summary["args"]["model"] == "mnist_resnet" and summary["args"]["epochs"] == 2
@@ -132,7 +133,9 @@ def test_rerun_with_more_epochs_continues_to_the_same_result_as_one_straight_run
     resumed = json.loads((tmp_path / "resumed" / "history.json").read_text())["history"]
     assert resumed["epoch"] == [1, 2]
     assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-6)
-    assert resumed["test_acc"] == straight["test_acc"]
+    test_acc = [json.loads((tmp_path / run / "history.json").read_text())["test_accuracy"]
+                for run in ("straight", "resumed")]
+    assert test_acc[0] == test_acc[1]
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"]
     b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"]
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -173,3 +176,29 @@ def test_fast_loaders_train_too(mnist_root, tmp_path):
     assert main(["train", *TINY, "--epochs", "2", "--fast", "--device", "cpu", "--out", str(tmp_path)]) == 0
     history = json.loads((tmp_path / "history.json").read_text())["history"]
     assert history["train_loss"][1] < history["train_loss"][0]
+
+
+@pytest.mark.slow
+def test_val_holds_out_images_chooses_on_them_and_reports_test_once(mnist_root, tmp_path, capsys):
+    assert train(tmp_path, "--epochs", "3", "--val", "128") == 0
+    summary = json.loads((tmp_path / "history.json").read_text())
+    history = summary["history"]
+    assert all(a is not None for a in history["val_acc"]) and history["test_acc"] == [None] * 3
+    best = max(history["val_acc"])
+    assert summary["chosen_epoch"] == history["epoch"][history["val_acc"].index(best)]
+    assert summary["chosen_on"] == "validation accuracy"
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["best_accuracy"] == best
+    out = capsys.readouterr().out
+    assert f"of epoch {summary['chosen_epoch']} (validation accuracy)" in out
+
+
+def test_val_must_be_positive(capsys, tmp_path):
+    assert train(tmp_path, "--val", "0") == 2
+    assert "--val must be at least 1" in capsys.readouterr().err
+
+
+def test_the_two_machine_example_lets_c10d_assign_the_ranks(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--rdzv_backend=c10d" in help_text and "--node_rank" not in help_text

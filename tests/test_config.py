@@ -1,6 +1,10 @@
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
 
+from course_utils import config
 from course_utils.config import REPO_ROOT, data_dir, get_device, is_smoke
 
 
@@ -50,3 +54,50 @@ def test_pick_chooses_smoke_then_short_then_full(monkeypatch):
     assert pick(full=30, smoke=1, run="short") == 30
     with pytest.raises(ValueError, match="'full' or 'short'"):
         pick(full=1, smoke=1, run="long")
+
+
+# --- run folders and run lengths ------------------------------------------------------------
+
+def test_run_dir_is_named_by_the_settings_outside_smoke_mode(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    path = config.run_dir("05_mnist_resnet", epochs=10, lr=1e-3, batch=64)
+    assert path.as_posix() == "runs/05_mnist_resnet/epochs10-lr0.001-batch64"
+    assert config.run_dir("05_mnist_resnet", epochs=10, lr=1e-2, batch=64) != path
+    assert not path.exists()  # named, not made: fit makes it when it saves
+
+
+def test_run_dir_in_smoke_mode_is_a_new_empty_temporary_folder_each_time(monkeypatch):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    a, b = config.run_dir("05_mnist_resnet", epochs=1), config.run_dir("05_mnist_resnet", epochs=1)
+    try:
+        assert a != b and a.is_dir() and not any(a.iterdir())
+        assert Path(tempfile.gettempdir()) in a.parents and "runs" not in a.parts
+    finally:
+        a.rmdir(), b.rmdir()
+
+
+MINUTES = {"full": {"cpu": 40, "gpu": 5}, "short": {"cpu": 10, "gpu": 2}}
+
+
+def test_describe_run_warns_on_a_long_cpu_run_and_names_the_shorter_choices(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    text = config.describe_run("full", "cpu", MINUTES)
+    assert text.startswith("RUN = 'full' on cpu: expect about 40 minutes.")
+    assert "RUN = 'short' (about 10 minutes)" in text and "COURSE_SMOKE=1" in text
+    assert "On a GPU" in text and "about 5 minutes" in text
+
+
+def test_describe_run_is_one_line_when_the_run_is_short_enough(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    assert config.describe_run("short", "cpu", MINUTES) == "RUN = 'short' on cpu: expect about 10 minutes."
+    assert config.describe_run("full", torch.device("cuda", 0), MINUTES) == \
+        "RUN = 'full' on cuda: expect about 5 minutes."
+    assert config.describe_run("full", "cpu", {"full": {"cpu": 300, "gpu": 20}, "short": {"cpu": 100, "gpu": 5}}) \
+        .startswith("RUN = 'full' on cpu: expect about 5 hours.")
+
+
+def test_describe_run_in_smoke_mode_says_a_minute_and_refuses_an_unknown_run(monkeypatch):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    assert config.describe_run("full", "cpu", MINUTES) == "Smoke mode (COURSE_SMOKE=1) on cpu: about a minute."
+    with pytest.raises(ValueError, match="run must be 'full' or 'short'"):
+        config.describe_run("long", "cpu", MINUTES)

@@ -221,6 +221,64 @@ def test_default_num_workers_is_zero_on_small_machines_else_up_to_four(monkeypat
     assert data.default_num_workers() == workers
 
 
+# --- the validation split --------------------------------------------------------
+
+def test_val_indices_are_disjoint_complete_and_the_same_every_time():
+    train, val = data.val_indices(1000, 100)
+    assert len(val) == 100 and len(train) == 900
+    assert not set(train) & set(val) and sorted(train + val) == list(range(1000))
+    assert data.val_indices(1000, 100) == (train, val)
+    assert val != list(range(100))  # drawn at random, not the first images (files may be sorted)
+    assert data.val_indices(1000, 100, seed=1)[1] != val
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1000, 2000, 10.5, True, "100"])
+def test_val_size_must_leave_training_images_and_be_a_count(bad):
+    with pytest.raises(ValueError, match=r"val_size must be a whole number of images between 1 and 999"):
+        data.val_indices(1000, bad)
+
+
+def test_get_loaders_holds_out_a_validation_split_read_like_the_test_set(cifar_dir):
+    train_loader, val_loader, test_loader = get_loaders("cifar10", batch_size=50, root=cifar_dir, val_size=300,
+                                                        augment=True, num_workers=0, download=False,
+                                                        allow_partial=True)
+    n_train = SAMPLE_SIZES["cifar10"][0]
+    assert (len(train_loader.dataset), len(val_loader.dataset)) == (n_train - 300, 300)
+    assert len(test_loader.dataset) == SAMPLE_SIZES["cifar10"][1]
+    train_idx, val_idx = set(train_loader.dataset.indices), set(val_loader.dataset.indices)
+    assert not train_idx & val_idx and len(train_idx | val_idx) == n_train
+    # validation images are not augmented (two reads agree), training images are
+    val_set, train_set = val_loader.dataset, train_loader.dataset
+    assert torch.equal(val_set[0][0], val_set[0][0])
+    assert any(not torch.equal(train_set[i][0], train_set[i][0]) for i in range(5))
+    # and they are exactly the test transform applied to the held-out training images
+    plain, _ = get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+    i = val_loader.dataset.indices[0]
+    assert torch.equal(val_set[0][0], plain[i][0]) and val_set[0][1] == plain[i][1]
+
+
+def test_validation_split_does_not_depend_on_the_shuffle_seed(mnist_dir):
+    a = get_loaders("mnist", root=mnist_dir, val_size=200, seed=0, num_workers=0, download=False)
+    b = get_loaders("mnist", root=mnist_dir, val_size=200, seed=7, num_workers=0, download=False)
+    assert list(a[1].dataset.indices) == list(b[1].dataset.indices)
+    assert first_labels(a[0]) != first_labels(b[0])  # the seed still changes the batch order
+
+
+def test_without_val_size_get_loaders_still_returns_two_loaders(mnist_dir):
+    assert len(get_loaders("mnist", root=mnist_dir, subset=64, num_workers=0, download=False)) == 2
+
+
+def test_smoke_mode_keeps_a_small_validation_split_too(mnist_dir, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    train_loader, val_loader, test_loader = get_loaders("mnist", root=mnist_dir, val_size=500,
+                                                        num_workers=0, download=False)
+    sizes = len(train_loader.dataset), len(val_loader.dataset), len(test_loader.dataset)
+    assert sizes == (SMOKE_TRAIN_SIZE, data.SMOKE_VAL_SIZE, SMOKE_TEST_SIZE) == (512, 128, 256)
+    assert not set(train_loader.dataset.dataset.indices[:512]) & set(val_loader.dataset.dataset.indices[:128])
+    assert capsys.readouterr().out.strip() == ("Smoke mode (COURSE_SMOKE=1): using 512 training, 128 "
+                                               "validation and 256 test images of mnist.")
+
+
 # --- smoke mode --------------------------------------------------------------------
 
 def test_smoke_mode_caps_both_splits_and_prints_one_notice(mnist_dir, monkeypatch, capsys):

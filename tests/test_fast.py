@@ -401,3 +401,13 @@ def test_fast_path_trains_mnist_as_well_as_the_standard_path(mnist_root):
         results[fast] = evaluate(model, test, device=CPU)["accuracy"]
     assert results[False] >= 0.90 and results[True] >= 0.90, results
     assert abs(results[True] - results[False]) <= 0.03, results
+
+
+def test_fast_loaders_hold_out_the_same_validation_images_as_get_loaders(mnist_root):
+    plain = get_loaders("mnist", 64, root=mnist_root, val_size=100, num_workers=0, download=False)
+    fast = fast_loaders("mnist", 64, root=mnist_root, val_size=100, download=False, device=CPU, augment=False)
+    assert len(fast) == 3 and len(fast[1].images) == 100
+    plain_val = torch.cat([x for x, _ in plain[1]])
+    fast_val = torch.cat([x for x, _ in fast[1]])
+    assert torch.allclose(plain_val, fast_val, atol=1e-6)
+    assert len(fast[0].images) == len(plain[0].dataset) and len(fast[2].images) == len(plain[2].dataset)

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -23,8 +24,8 @@ def blob_loaders(seed=0):
     x, y = blobs(seed=seed)
     g = torch.Generator().manual_seed(seed)
     train = DataLoader(TensorDataset(x[:192], y[:192]), batch_size=32, shuffle=True, generator=g)
-    test = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64)
-    return train, test
+    val = DataLoader(TensorDataset(x[192:], y[192:]), batch_size=64)
+    return train, val
 
 
 def tiny_model():
@@ -33,19 +34,19 @@ def tiny_model():
 
 
 def test_fit_learns_separable_data_and_records_history():
-    train, test = blob_loaders()
-    history = fit(tiny_model(), train, test, epochs=4, lr=0.05, progress=False)
+    train, val = blob_loaders()
+    history = fit(tiny_model(), train, val, epochs=4, lr=0.05, progress=False)
     assert history.epoch == [1, 2, 3, 4]
-    assert history.test_acc[-1] > 0.95
+    assert history.val_acc[-1] > 0.95
     assert history.train_loss[-1] < history.train_loss[0]
     assert all(s > 0 for s in history.examples_per_s)
     assert "train loss" in str(history)
 
 
-def test_fit_without_test_loader_fills_test_columns_with_nan():
+def test_fit_without_val_loader_fills_val_columns_with_nan():
     train, _ = blob_loaders()
     history = fit(tiny_model(), train, epochs=1, progress=False)
-    assert math.isnan(history.test_acc[0]) and history.train_acc[0] > 0
+    assert math.isnan(history.val_acc[0]) and history.train_acc[0] > 0
 
 
 def test_fit_rejects_optimizer_and_lr_together():
@@ -89,11 +90,11 @@ def test_training_functions_reject_what_is_not_a_loader_with_the_fix(call, wrong
         run()
 
 
-def test_fit_checks_the_test_loader_before_training():
+def test_fit_checks_the_val_loader_before_training():
     train, _ = blob_loaders()
     model = tiny_model()
     before = [p.clone() for p in model.parameters()]
-    with pytest.raises(TypeError, match="fit's test_loader"):
+    with pytest.raises(TypeError, match="fit's val_loader"):
         fit(model, train, blobs(8)[0], epochs=1, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # nothing trained
 
@@ -125,32 +126,32 @@ def test_fit_one_cycle_scheduler_steps_per_batch():
 
 
 def test_checkpoint_keeps_best_weights_and_is_written_atomically(tmp_path):
-    train, test = blob_loaders()
+    train, val = blob_loaders()
     model = tiny_model()
     ckpt = tmp_path / "run" / "best.pt"
-    history = fit(model, train, test, epochs=3, lr=0.05, checkpoint=ckpt, progress=False)
+    history = fit(model, train, val, epochs=3, lr=0.05, checkpoint=ckpt, progress=False)
     state = load_checkpoint(ckpt)
     assert state["epoch"] == 3
-    assert state["best_accuracy"] == max(history.test_acc)
+    assert state["best_accuracy"] == max(history.val_acc)
     assert not (tmp_path / "run" / "best.pt.tmp").exists()
     reloaded = load_weights(tiny_model(), ckpt)  # the best epoch's weights
-    assert evaluate(reloaded, test, device="cpu")["accuracy"] == pytest.approx(max(history.test_acc))
+    assert evaluate(reloaded, val, device="cpu")["accuracy"] == pytest.approx(max(history.val_acc))
 
 
 def test_resume_after_interruption_gives_the_same_history_as_one_run(tmp_path):
-    train, test = blob_loaders()
-    full = fit(tiny_model(), train, test, epochs=4, lr=0.05, progress=False)
+    train, val = blob_loaders()
+    full = fit(tiny_model(), train, val, epochs=4, lr=0.05, progress=False)
 
     torch.manual_seed(123)  # a fresh "session": different global RNG
-    train, test = blob_loaders()
+    train, val = blob_loaders()
     ckpt = tmp_path / "ckpt.pt"
-    fit(tiny_model(), train, test, epochs=2, lr=0.05, checkpoint=ckpt, progress=False)  # "disconnect"
-    train, test = blob_loaders()
+    fit(tiny_model(), train, val, epochs=2, lr=0.05, checkpoint=ckpt, progress=False)  # "disconnect"
+    train, val = blob_loaders()
     torch.manual_seed(999)
-    resumed = fit(tiny_model(), train, test, epochs=4, lr=0.05, checkpoint=ckpt, resume=True,
+    resumed = fit(tiny_model(), train, val, epochs=4, lr=0.05, checkpoint=ckpt, resume=True,
                   progress=False)
     assert resumed.epoch == [1, 2, 3, 4]
-    for column in ("train_loss", "train_acc", "test_loss", "test_acc"):
+    for column in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert getattr(resumed, column) == pytest.approx(getattr(full, column), abs=1e-6), column
 
 
@@ -177,22 +178,22 @@ class DisconnectingLoader:
 
 
 def test_resume_after_a_disconnect_mid_epoch_gives_the_same_run(tmp_path):
-    train, test = blob_loaders()
+    train, val = blob_loaders()
     model = tiny_model()
-    full = fit(model, train, test, epochs=3, lr=0.05, progress=False)
+    full = fit(model, train, val, epochs=3, lr=0.05, progress=False)
 
     ckpt = tmp_path / "ckpt.pt"
-    train, test = blob_loaders()
+    train, val = blob_loaders()
     with pytest.raises(Disconnect):  # epoch 1 is saved, epoch 2 stops after 3 of its 6 batches
-        fit(tiny_model(), DisconnectingLoader(train, at_epoch=2, at_batch=3), test, epochs=3, lr=0.05,
+        fit(tiny_model(), DisconnectingLoader(train, at_epoch=2, at_batch=3), val, epochs=3, lr=0.05,
             checkpoint=ckpt, progress=False)
     assert load_checkpoint(ckpt)["epoch"] == 1
     torch.manual_seed(7)  # the new session's random state differs; the checkpoint restores it
-    train, test = blob_loaders()
+    train, val = blob_loaders()
     twin = tiny_model()
-    resumed = fit(twin, train, test, epochs=3, lr=0.05, checkpoint=ckpt, resume=True, progress=False)
+    resumed = fit(twin, train, val, epochs=3, lr=0.05, checkpoint=ckpt, resume=True, progress=False)
     assert resumed.epoch == [1, 2, 3]
-    for column in ("train_loss", "train_acc", "test_loss", "test_acc"):
+    for column in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert getattr(resumed, column) == pytest.approx(getattr(full, column), abs=1e-6), column
     for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
@@ -249,8 +250,8 @@ def test_resuming_with_another_optimizer_says_the_run_differs(tmp_path):
     fit(tiny_model(), train, epochs=1, checkpoint=ckpt, progress=False)  # Adam, one param group
     model = tiny_model()
     groups = [{"params": [p]} for p in model.parameters()]  # SGD with one group per tensor
-    with pytest.raises(CheckpointError, match="different training run.*new checkpoint path"):
-        fit(model, train, epochs=2, optimizer=torch.optim.SGD(groups, lr=0.1), checkpoint=ckpt,
+    with pytest.raises(CheckpointError, match=r"other settings \(optimizer: Adam then, SGD now\).*new checkpoint path"):
+        fit(model, train, epochs=2, optimizer=torch.optim.SGD(groups, lr=0.001), checkpoint=ckpt,
             resume=True, progress=False)
 
 
@@ -262,19 +263,19 @@ def test_plain_state_dict_file_is_refused_with_advice(tmp_path):
 
 
 def test_fit_writes_tensorboard_scalars(tmp_path):
-    train, test = blob_loaders()
-    fit(tiny_model(), train, test, epochs=2, log_dir=tmp_path / "tb", progress=False)
+    train, val = blob_loaders()
+    fit(tiny_model(), train, val, epochs=2, log_dir=tmp_path / "tb", progress=False)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(str(tmp_path / "tb")).Reload()
-    assert {"loss/train", "loss/test", "accuracy/test", "lr"} <= set(events.Tags()["scalars"])
+    assert {"loss/train", "loss/val", "accuracy/val", "lr"} <= set(events.Tags()["scalars"])
     assert [e.step for e in events.Scalars("loss/train")] == [1, 2]
 
 
 def test_history_round_trips_through_a_dict():
     h = History()
-    h.append(epoch=1, train_loss=1.0, train_acc=0.5, test_loss=1.1, test_acc=0.4, lr=0.1,
+    h.append(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.1, val_acc=0.4, lr=0.1,
              seconds=2.0, examples_per_s=100.0)
-    h.append(epoch=2, train_loss=0.5, train_acc=0.8, test_loss=0.9, test_acc=0.6, lr=0.1,
+    h.append(epoch=2, train_loss=0.5, train_acc=0.8, val_loss=0.9, val_acc=0.6, lr=0.1,
              seconds=2.0, examples_per_s=100.0)
     assert History.from_dict(h.to_dict()) == h
     assert h.best_epoch() == 2
@@ -286,7 +287,7 @@ def _mnist_run(seed: int, epochs: int) -> list[float]:
     train, test = get_loaders("mnist", batch_size=64, num_workers=0, seed=seed)
     assert len(train.dataset) == 3000 and len(test.dataset) == 1000
     model = MnistResNet()
-    history = fit(model, train, test, epochs=epochs, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+    history = fit(model, train, test_loader=test, epochs=epochs, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
                   device="cpu", progress=False)
     return history.test_acc
 
@@ -316,7 +317,7 @@ def test_fit_trains_exactly_like_a_plain_loop_on_real_mnist(mnist_root):
     torch.manual_seed(0)
     train, test = get_loaders("mnist", batch_size=64, num_workers=0, seed=0, subset=640)
     twin = MnistResNet()
-    history = fit(twin, train, test, epochs=1, optimizer=torch.optim.Adam(twin.parameters(), lr=1e-3),
+    history = fit(twin, train, test_loader=test, epochs=1, optimizer=torch.optim.Adam(twin.parameters(), lr=1e-3),
                   device="cpu", progress=False)
     assert history.test_acc[-1] == plain
     for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
@@ -339,17 +340,17 @@ def test_progress_bar_does_not_change_what_is_trained():
     assert torch.equal(w_a, w_b)
 
 
-@pytest.mark.parametrize("device, bf16, amp, expected", [
-    ("cuda", True, "auto", torch.bfloat16),   # Ampere and newer (A100, H100, RTX 30xx)
-    ("cuda", False, "auto", torch.float16),   # older GPUs (a Colab T4): float16 with a scaler
-    ("cpu", True, "auto", None),              # the CPU trains in float32
-    ("mps", True, "auto", None),
-    ("cuda", True, False, None),
-    ("cuda", True, "fp16", torch.float16),
-    ("cpu", False, "bf16", torch.bfloat16),
+@pytest.mark.parametrize("device, capability, amp, expected", [
+    ("cuda", (8, 0), "auto", torch.bfloat16),   # Ampere and newer (A100, H100, RTX 30xx)
+    ("cuda", (7, 5), "auto", torch.float16),    # a Colab T4: float16 with a scaler
+    ("cpu", (8, 0), "auto", None),              # the CPU trains in float32
+    ("mps", (8, 0), "auto", None),
+    ("cuda", (8, 0), False, None),
+    ("cuda", (8, 0), "fp16", torch.float16),
+    ("cpu", (7, 5), "bf16", torch.bfloat16),
 ])
-def test_autocast_dtype_picks_bf16_where_supported_and_fp16_elsewhere(monkeypatch, device, bf16, amp, expected):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+def test_autocast_dtype_follows_the_setting_and_the_device(monkeypatch, device, capability, amp, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert autocast_dtype(torch.device(device), amp) is expected
 
 
@@ -367,3 +368,116 @@ def test_gradient_scaler_only_for_float16(monkeypatch):
         monkeypatch.setattr(torch.amp, "GradScaler", lambda *a, **k: created.append(k) or real(*a, **k))
         fit(tiny_model(), train, epochs=1, lr=0.05, device="cpu", amp=amp, progress=False)
         assert created and created[0]["enabled"] is scaled
+
+
+# --- model selection on a validation split ---------------------------------------------------
+
+def _disagreeing_val_and_test():
+    """A validation set and a test set on which the epochs rank differently (the test set is flipped)."""
+    train, val = blob_loaders()
+    x, y = blobs(64, seed=5)
+    flipped_test = DataLoader(TensorDataset(x, 1 - y), batch_size=64)  # the best model scores worst here
+    return train, val, flipped_test
+
+
+def test_fit_chooses_the_best_epoch_on_validation_never_on_test(tmp_path):
+    train, val, test = _disagreeing_val_and_test()
+    ckpt = tmp_path / "run.pt"
+    model = tiny_model()
+    history = fit(model, train, val, test_loader=test, epochs=4, lr=0.05, checkpoint=ckpt, progress=False)
+    assert not any(math.isnan(a) for a in history.val_acc + history.test_acc)  # both columns recorded
+    assert history.best_epoch() == history.epoch[history.val_acc.index(max(history.val_acc))]
+    assert load_checkpoint(ckpt)["best_accuracy"] == max(history.val_acc)
+    chosen = load_weights(tiny_model(), ckpt)
+    assert evaluate(chosen, val, device="cpu")["accuracy"] == pytest.approx(max(history.val_acc))
+    assert history.test_acc[history.best_epoch() - 1] < 0.5  # the flipped test set was not consulted
+
+
+def test_without_validation_the_kept_model_is_the_last_epoch(tmp_path):
+    train, _ = blob_loaders()
+    ckpt = tmp_path / "run.pt"
+    model = tiny_model()
+    history = fit(model, train, epochs=3, lr=0.05, checkpoint=ckpt, progress=False)
+    assert history.best_epoch() == 3
+    last = load_weights(tiny_model(), ckpt, which="best")
+    for a, b in zip(last.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_history_best_epoch_prefers_validation_and_keeps_the_first_of_a_tie():
+    h = History()
+    for epoch, (val, test) in enumerate([(0.5, 0.9), (0.8, 0.1), (0.8, 0.2)], start=1):
+        h.append(epoch=epoch, train_loss=1.0, train_acc=0.99, val_loss=1.0, val_acc=val, test_loss=1.0,
+                 test_acc=test, lr=0.1, seconds=1.0, examples_per_s=1.0)
+    assert h.best_epoch() == 2
+    with pytest.raises(ValueError, match="empty"):
+        History().best_epoch()
+
+
+def test_history_from_an_older_checkpoint_without_val_columns_fills_nan():
+    old = {"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7], "test_loss": [1.0, 0.9],
+           "test_acc": [0.4, 0.6], "lr": [0.1, 0.1], "seconds": [1.0, 1.0], "examples_per_s": [9.0, 9.0]}
+    h = History.from_dict(old)
+    assert len(h.val_acc) == 2 and all(math.isnan(a) for a in h.val_acc) and h.test_acc == [0.4, 0.6]
+
+
+def test_history_append_refuses_an_unknown_column():
+    with pytest.raises(TypeError, match="no column valid_acc"):
+        History().append(epoch=1, train_loss=1.0, train_acc=0.5, valid_acc=0.5, lr=0.1, seconds=1.0,
+                         examples_per_s=1.0)
+
+
+# --- resuming refuses another configuration ----------------------------------------------------
+
+@pytest.mark.parametrize("change, what", [
+    (dict(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.01)), "optimizer lr: 0.05 then, 0.01 now"),
+    (dict(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.05, weight_decay=5e-4)),
+     "optimizer weight_decay: 0 then, 0.0005 now"),
+    (dict(loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1)), "loss label_smoothing: 0.0 then, 0.1 now"),
+    (dict(model=lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.5), nn.ReLU(),
+                                      nn.Linear(8, 2))), "model: "),
+])
+def test_resuming_with_other_settings_is_refused_and_says_which(tmp_path, change, what):
+    train, val = blob_loaders()
+    ckpt = tmp_path / "run.pt"
+    first = tiny_model()
+    fit(first, train, val, epochs=1, optimizer=torch.optim.SGD(first.parameters(), lr=0.05),
+        checkpoint=ckpt, progress=False)
+    model = change.get("model", tiny_model)()
+    optimizer = change.get("optimizer", lambda m: torch.optim.SGD(m.parameters(), lr=0.05))(model)
+    with pytest.raises(CheckpointError, match=r"other settings \(.*" + re.escape(what) + r".*new checkpoint path"):
+        fit(model, train, val, epochs=2, optimizer=optimizer, loss_fn=change.get("loss_fn"),
+            checkpoint=ckpt, resume=True, progress=False)
+
+
+def test_resuming_with_the_same_settings_and_a_fresh_optimizer_continues(tmp_path):
+    train, val = blob_loaders()
+    ckpt = tmp_path / "run.pt"
+    first = tiny_model()
+    fit(first, train, val, epochs=1, optimizer=torch.optim.SGD(first.parameters(), lr=0.05, momentum=0.9),
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), checkpoint=ckpt, progress=False)
+    again = tiny_model()
+    history = fit(again, train, val, epochs=2, optimizer=torch.optim.SGD(again.parameters(), lr=0.05, momentum=0.9),
+                  loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), checkpoint=ckpt, resume=True, progress=False)
+    assert history.epoch == [1, 2]
+
+
+# --- mixed precision by compute capability ---------------------------------------------------
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((7, 0), torch.float16),
+                                                  ((8, 0), torch.bfloat16), ((8, 6), torch.bfloat16),
+                                                  ((9, 0), torch.bfloat16)])
+def test_autocast_dtype_decides_by_compute_capability(monkeypatch, capability, expected):
+    # A T4 (7.5) answers is_bf16_supported() == True (bfloat16 is emulated there, and slow):
+    # the decision must not follow it.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert autocast_dtype(torch.device("cuda"), "auto") == expected
+
+
+def test_fp16_gets_a_gradient_scaler_and_the_cpu_gets_no_autocast(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    dtype = autocast_dtype(torch.device("cuda"))
+    assert dtype == torch.float16
+    assert torch.amp.GradScaler("cpu", enabled=dtype == torch.float16).is_enabled()
+    assert autocast_dtype(torch.device("cpu")) is None and autocast_dtype(torch.device("mps")) is None

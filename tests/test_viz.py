@@ -82,3 +82,15 @@ def test_plots_return_figures_with_expected_axes():
 def test_show_images_rejects_a_single_image_with_advice():
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         show_images(torch.zeros(3, 8, 8))
+
+
+def test_plot_history_draws_the_recorded_splits_and_marks_the_kept_epoch():
+    h = History()
+    for e, val in ((1, 0.6), (2, 0.8), (3, 0.7)):
+        h.append(epoch=e, train_loss=1.0 / e, train_acc=0.5 + e / 10, val_loss=1.0, val_acc=val, lr=0.1,
+                 seconds=1.0, examples_per_s=10.0)
+    ax_loss, ax_acc = plot_history(h).axes
+    labels = [line.get_label() for line in ax_acc.get_lines()]
+    assert labels == ["train", "val", "kept (best val)"]  # no test line: it was not recorded
+    kept = ax_acc.get_lines()[-1]
+    assert list(kept.get_xdata()) == [2, 2]

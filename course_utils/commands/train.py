@@ -33,13 +33,14 @@ from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from course_utils import distributed as ddp
-from course_utils.checkpoint import CheckpointError, load_checkpoint
+from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weights
 from course_utils.config import get_device, is_smoke
 from course_utils.data import (IMAGE_SIZE, IN_CHANNELS, NAMES, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE,
+                               SMOKE_VAL_SIZE,
                                DatasetCorruptError, DatasetNotFoundError, default_num_workers,
                                get_datasets)
 from course_utils.models import CifarResNet, MnistResNet, SequentialCNN, resnet18
-from course_utils.train import TrainingDivergedError, fit
+from course_utils.train import TrainingDivergedError, evaluate, fit
 
 MODELS = ("sequential_cnn", "mnist_resnet", "cifar_resnet20", "resnet18")
 #: The optimizer each model trains best with, as in its notebook.
@@ -59,7 +60,9 @@ def add_parser(subparsers, help: str) -> None:
         description=(
             "Train one of the course's models with course_utils.train.fit: progress, a checkpoint "
             "after every epoch, TensorBoard logs and, at the end, OUT/history.json with the "
-            "per-epoch history and the final test accuracy. Re-running the same command continues "
+            "per-epoch history and the test accuracy of the chosen model. With --val N, N training "
+            "images are held out and the best epoch is chosen on them; without it, the last epoch "
+            "is the chosen model. Re-running the same command continues "
             "from OUT/checkpoint.pt. Under torchrun the same command trains with "
             "DistributedDataParallel: --batch-size is the global batch, split evenly over the "
             "processes; only rank 0 prints and writes."
@@ -71,8 +74,8 @@ def add_parser(subparsers, help: str) -> None:
             "--batch-size 512 --out runs/r18\n"
             "  torchrun --standalone --nproc_per_node=4 -m course_utils train --model resnet18 "
             "--data cifar10 --epochs 30 --batch-size 512 --out runs/r18\n"
-            "  # two machines, 8 GPUs each; run on both, with --node_rank=0 and 1:\n"
-            "  torchrun --nnodes=2 --nproc_per_node=8 --node_rank=0 --rdzv_backend=c10d "
+            "  # two machines, 8 GPUs each: the same command on both (c10d assigns the ranks):\n"
+            "  torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d "
             "--rdzv_endpoint=HOST0:29400 --rdzv_id=r18 -m course_utils train ..."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -101,6 +104,9 @@ def add_parser(subparsers, help: str) -> None:
                         "(course_utils.fast): much faster on a GPU; --workers is then ignored")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="use only the first N training and test images (quick experiments)")
+    p.add_argument("--val", type=int, default=None, metavar="N",
+                   help="hold out N training images as a validation split and keep the epoch with "
+                        "the best validation accuracy as the chosen model (e.g. 5000 for CIFAR-10)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="DataLoader worker processes per rank (default: 0 on 2 cores, up to 4)")
     p.add_argument("--seed", type=int, default=0,
@@ -174,7 +180,7 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
         print(f"--no-resume: starting over; the checkpoint in {args.out} will be replaced.")
     ddp.barrier()  # rank 0 has looked at the old checkpoint before anyone may write
 
-    train_loader, test_loader = make_loaders(args, batch, rank, world_size, device, local_rank)
+    train_loader, val_loader, test_loader = make_loaders(args, batch, rank, world_size, device, local_rank)
     torch.manual_seed(args.seed)  # same initial weights on every rank (DDP also copies rank 0's)
     model = build_model(args.model, args.data).to(device)
     if args.fast and device.type == "cuda":  # the fast loaders' batches are channels-last there
@@ -191,7 +197,7 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
         print(f"Training {args.model} on {args.data} ({len(train_loader)} steps per epoch) "
               f"for {args.epochs} epochs{stop} on {world_size} process(es), device {device}, "
               f"batch {args.batch_size} ({batch} per process), {optimizer_name} lr {lr:g}.")
-    history = fit(model, train_loader, test_loader,
+    history = fit(model, train_loader, val_loader,
                   epochs=min(args.epochs, args.stop_after or args.epochs),
                   optimizer=optimizer, scheduler=scheduler,
                   scheduler_interval="batch" if scheduler is not None else "epoch",
@@ -200,10 +206,18 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
                   log_dir=args.out / "tensorboard" if args.tensorboard else None)
 
     fingerprints = ddp.all_gather_objects(ddp.weights_fingerprint(model))
+    chosen = history.best_epoch()
+    if val_loader is not None:  # the epoch chosen on validation data, from the checkpoint
+        ddp.barrier()  # rank 0 has written it
+        load_weights(ddp.unwrap(model), checkpoint)
+    test = evaluate(model, test_loader, device=device, amp=False if args.amp == "off" else args.amp)
     if ddp.is_main():
         summary = {
-            "history": history.to_dict(),
-            "test_accuracy": history.test_acc[-1] if len(history) else None,
+            "history": {column: [None if v != v else v for v in values]  # NaN is not JSON: null
+                        for column, values in history.to_dict().items()},
+            "chosen_epoch": chosen,
+            "chosen_on": "validation accuracy" if val_loader is not None else "last epoch",
+            "test_accuracy": test["accuracy"],
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                      if k != "run"},
             "world_size": world_size,
@@ -215,13 +229,13 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
         if world_size > 1:
             same = ("weights identical on all ranks; " if len(set(fingerprints)) == 1
                     else "weights DIFFERENT across ranks; ")
-        print(f"Test accuracy {summary['test_accuracy']:.2%} after {len(history)} epoch(s); "
-              f"{same}wrote {args.out / 'history.json'}.")
+        print(f"Test accuracy {test['accuracy']:.2%} of epoch {chosen} ({summary['chosen_on']}), "
+              f"after {len(history)} epoch(s); {same}wrote {args.out / 'history.json'}.")
     return 0
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for name in ("epochs", "batch_size", "subset", "stop_after"):
+    for name in ("epochs", "batch_size", "subset", "val", "stop_after"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {value}.")
@@ -287,35 +301,39 @@ def build_model(name: str, data: str) -> nn.Module:
 
 
 def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: int,
-                 device: torch.device, local_rank: int = 0) -> tuple[DataLoader, DataLoader]:
-    """Training and test loaders for this rank.
+                 device: torch.device, local_rank: int = 0
+                 ) -> tuple[DataLoader, DataLoader | None, DataLoader]:
+    """Training, validation (``None`` without ``--val``) and test loaders for this rank.
 
     The training loader's ``DistributedSampler`` shuffles all images with
     ``seed + epoch`` (the same order on every rank) and gives rank r every
     W-th image from position r, padding with repeats so all ranks get as many.
-    The test set is split the same way but without padding (``range(rank,
-    n, W)``), so every image is counted exactly once when ``evaluate`` sums.
+    The validation and test sets are split the same way but without padding
+    (``range(rank, n, W)``), so every image is counted exactly once when
+    ``evaluate`` sums.
     """
     augment = args.augment if args.augment is not None else args.data == "cifar10"
     with local_rank_0_first(local_rank) as first:
         download = args.download and first  # the other ranks open what local rank 0 fetched
         if args.fast:  # the same split of the data, done on the device by course_utils.fast
             from course_utils.fast import fast_loaders
-            return fast_loaders(args.data, batch, device=device, augment=augment,
-                                subset=args.subset, root=args.data_dir, download=download,
-                                allow_partial=args.allow_partial, seed=args.seed, rank=rank,
-                                world_size=world_size)
-        train_set, test_set = get_datasets(args.data, root=args.data_dir, augment=augment,
-                                           download=download, allow_partial=args.allow_partial)
-    train_n, test_n = args.subset, args.subset
+            loaders = fast_loaders(args.data, batch, device=device, augment=augment,
+                                   subset=args.subset, val_size=args.val, root=args.data_dir,
+                                   download=download, allow_partial=args.allow_partial,
+                                   seed=args.seed, rank=rank, world_size=world_size)
+            return (loaders[0], None, loaders[1]) if args.val is None else loaders
+        *splits, test_set = get_datasets(args.data, root=args.data_dir, augment=augment,
+                                         download=download, allow_partial=args.allow_partial,
+                                         val_size=args.val)
+    train_n, val_n, test_n = args.subset, None, args.subset
     if is_smoke():
         train_n = min(train_n or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
+        val_n = SMOKE_VAL_SIZE
         test_n = min(test_n or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE)
-    if train_n is not None:
-        train_set = Subset(train_set, range(min(train_n, len(train_set))))
+    train_set, *val_set = [Subset(d, range(min(n, len(d)))) if n is not None else d
+                           for d, n in zip(splits, (train_n, val_n))]
     if test_n is not None:
         test_set = Subset(test_set, range(min(test_n, len(test_set))))
-    test_set = Subset(test_set, range(rank, len(test_set), world_size))
 
     workers = default_num_workers() if args.workers is None else args.workers
     common = dict(num_workers=workers, pin_memory=torch.cuda.is_available(),
@@ -323,8 +341,13 @@ def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: in
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=args.seed)
     train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler, **common)
-    test_loader = DataLoader(test_set, batch_size=batch, shuffle=False, **common)
-    return train_loader, test_loader
+
+    def this_ranks_share(dataset):  # images rank, rank + W, rank + 2W, ...: each counted once
+        return DataLoader(Subset(dataset, range(rank, len(dataset), world_size)), batch_size=batch,
+                          shuffle=False, **common)
+
+    val_loader = this_ranks_share(val_set[0]) if val_set else None
+    return train_loader, val_loader, this_ranks_share(test_set)
 
 
 @contextlib.contextmanager
