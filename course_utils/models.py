@@ -81,30 +81,38 @@ def check_images(x: object, channels: int, size: int | None = None, *, model: st
 
 
 class SequentialCNN(nn.Sequential):
-    """The classic CIFAR-10 model of the PyTorch beginner tutorials.
+    """A small CIFAR-10 CNN of the kind many first courses train.
 
-    Three times "conv 5x5 (padding 2) then max-pool 2", with 32, 32 and 64
+    Three times "conv 5x5 (padding 2) then pool 2", with 32, 32 and 64
     channels, then flatten (64*4*4 = 1024), linear 64, linear 10::
 
         (N, 3, 32, 32) -> (N, 32, 32, 32) -> (N, 32, 16, 16) -> (N, 32, 16, 16)
         -> (N, 32, 8, 8) -> (N, 64, 8, 8) -> (N, 64, 4, 4) -> (N, 1024) -> (N, 64) -> (N, 10)
 
-    The tutorials' version has no activation function anywhere, so the whole
-    network is one linear map followed by max-pools. ``relu=True`` inserts a
-    ReLU after each pool and after the hidden linear layer.
+    As often written, it has no activation function: then its only nonlinear
+    step is the max-pool (the largest of four shifted responses, a maxout-like
+    nonlinearity). ``relu=True`` inserts a ReLU after each pool and after the
+    hidden linear layer; ``pool="avg"`` takes averages instead of maxima, and
+    without ReLUs that network is one affine map of the pixels.
 
     >>> SequentialCNN()(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
 
-    def __init__(self, num_classes: int = 10, relu: bool = False) -> None:
+    def __init__(self, num_classes: int = 10, relu: bool = False, pool: str = "max") -> None:
+        if pool not in ("max", "avg"):
+            raise ValueError(f"pool must be 'max' or 'avg', not {pool!r}")
+
         def act() -> list[nn.Module]:
             return [nn.ReLU(inplace=True)] if relu else []
 
+        def pool2() -> nn.Module:
+            return nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2)
+
         super().__init__(
-            nn.Conv2d(3, 32, kernel_size=5, padding=2), nn.MaxPool2d(2), *act(),
-            nn.Conv2d(32, 32, kernel_size=5, padding=2), nn.MaxPool2d(2), *act(),
-            nn.Conv2d(32, 64, kernel_size=5, padding=2), nn.MaxPool2d(2), *act(),
+            nn.Conv2d(3, 32, kernel_size=5, padding=2), pool2(), *act(),
+            nn.Conv2d(32, 32, kernel_size=5, padding=2), pool2(), *act(),
+            nn.Conv2d(32, 64, kernel_size=5, padding=2), pool2(), *act(),
             nn.Flatten(),
             nn.Linear(64 * 4 * 4, 64), *act(),
             nn.Linear(64, num_classes),
@@ -160,6 +168,48 @@ class ResidualBlock(nn.Module):
 
 
 BasicBlock = ResidualBlock  # torchvision's name for the same block
+
+
+class TwoConvBlock(nn.Module):
+    """Two 3x3 convolutions that keep the shape, with (``skip=True``) or without the shortcut.
+
+    ``relu(bn2(conv2(relu(bn1(conv1(x))))) + x)`` with the skip, the same
+    without ``+ x`` (a *plain* block). ``batch_norm=False`` leaves out the two
+    BNs and gives the convolutions biases instead. Stacked by ``conv_stack`` to
+    compare plain and residual networks of the same depth.
+
+    >>> TwoConvBlock(16, skip=True)(torch.zeros(2, 16, 14, 14)).shape
+    torch.Size([2, 16, 14, 14])
+    """
+
+    def __init__(self, channels: int, skip: bool, batch_norm: bool = True) -> None:
+        super().__init__()
+        self.skip = skip
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=not batch_norm)
+        self.bn1 = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=not batch_norm)
+        self.bn2 = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(out + x) if self.skip else torch.relu(out)
+
+
+def conv_stack(depth: int, *, skip: bool, batch_norm: bool = True, width: int = 16,
+               in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
+    """A stem, ``depth // 2`` ``TwoConvBlock``s (``depth`` 3x3 convolutions), pooling and a linear layer.
+
+    The stem (3x3, stride 2) turns a 28x28 MNIST digit into ``width`` maps of
+    14x14; every block keeps that shape, so plain and residual stacks of any
+    depth differ only in the ``+ x``.
+
+    >>> conv_stack(8, skip=False)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.ReLU(),  # (N, width, 14, 14)
+        *[TwoConvBlock(width, skip, batch_norm) for _ in range(depth // 2)],
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
 
 
 class ResNet(nn.Module):

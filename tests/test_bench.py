@@ -73,3 +73,46 @@ def test_sample_accuracy_trains_both_paths_on_real_cifar10_and_reports_them(tmp_
         assert r["test_images"] == 64 and len(r["history"]["epoch"]) == 1
         assert 0 <= r["test_accuracy"] <= 1 and 0 <= r["test_accuracy_tta"] <= 1 and r["train_seconds"] > 0
         assert f"{path:>8}: test accuracy" in run.stdout
+
+
+def _smoke_bench(script: str, *args: str, tmp_path: Path) -> tuple[str, dict]:
+    """Run ``bench/script`` in smoke mode on the real samples; its stdout and its JSON report."""
+    out = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, str(SCRIPT.parent / script), *args, "--json", str(out)],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "COURSE_DEVICE": "cpu", "COURSE_SMOKE": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout, json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_mnist_variants_chooses_on_validation_and_tables_mean_and_spread(tmp_path, mnist_root):
+    stdout, report = _smoke_bench("mnist_variants.py", "--epochs", "2", "--seeds", "0", "1", "--val", "300",
+                                  "--variants", "0", "2", tmp_path=tmp_path)
+    assert stdout.startswith("device: cpu") and "date: " in stdout and "scale: MNIST, 5,000" not in stdout
+    runs = report["results"]["ReLU and batch norm inside the block"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    for r in runs:
+        assert r["sizes"] == [512, 128, 256]  # smoke mode keeps a validation split too
+        val = r["history"]["val_acc"]
+        assert r["chosen_epoch"] == 1 + val.index(max(val)) and r["val_acc"] == max(val)
+        assert all(t is None or t != t for t in r["history"]["test_acc"])  # test not seen while training
+    assert "| ReLU and batch norm inside the block | " in report["markdown"] and " ± " in report["markdown"]
+
+
+@pytest.mark.slow
+def test_activation_study_trains_the_three_arms_and_gives_the_test_error_bar(tmp_path, cifar_root):
+    stdout, report = _smoke_bench("activation_study.py", "--epochs", "1", "--seeds", "0", "--val", "100",
+                                  "--allow-partial", tmp_path=tmp_path)
+    assert set(report["results"]) == {"average-pools, no activation (linear)", "max-pools, no activation",
+                                      "max-pools and ReLUs"}
+    assert "standard error of up to 3.5 points" in report["markdown"]  # 200 test images (the sample's)
+    assert stdout.startswith("device: cpu")
+
+
+@pytest.mark.slow
+def test_degradation_study_reports_each_network_per_seed(tmp_path, mnist_root):
+    _, report = _smoke_bench("degradation_study.py", "--steps", "6", "--seeds", "0", "1", tmp_path=tmp_path)
+    assert {name: len(v) for name, v in report["final_loss"].items()} == {
+        "plain, 8 layers": 2, "plain, 32 layers": 2, "residual, 32 layers": 2}
+    assert "| plain, 32 layers | " in report["markdown"] and report["scale"].startswith("MNIST")

@@ -185,3 +185,38 @@ def test_input_check_stays_out_of_tensorboard_graph_tracing():
         warnings.simplefilter("error", torch.jit.TracerWarning)
         traced = torch.jit.trace(SequentialCNN().eval(), torch.zeros(2, 3, 32, 32))
     assert traced(torch.zeros(5, 3, 32, 32)).shape == (5, 10)
+
+
+def test_sequential_cnn_with_average_pools_and_no_relu_is_one_affine_map_and_max_pools_are_not():
+    from course_utils.models import SequentialCNN
+    torch.manual_seed(0)
+    a, b, zero = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32), torch.zeros(2, 3, 32, 32)
+
+    def affine(f):
+        with torch.no_grad():
+            return torch.allclose(f(a + b), f(a) + f(b) - f(zero), atol=1e-5)
+
+    assert affine(SequentialCNN(pool="avg"))
+    assert not affine(SequentialCNN()) and not affine(SequentialCNN(relu=True))
+    with pytest.raises(ValueError, match="pool must be 'max' or 'avg'"):
+        SequentialCNN(pool="min")
+
+
+@pytest.mark.parametrize("depth, skip, convs", [(8, False, 9), (32, True, 33)])
+def test_conv_stack_has_depth_three_by_three_convolutions_and_keeps_the_shape(depth, skip, convs):
+    from course_utils.models import TwoConvBlock, conv_stack
+    model = conv_stack(depth, skip=skip)
+    assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == convs  # the stem and `depth` more
+    assert all(b.skip is skip for b in model.modules() if isinstance(b, TwoConvBlock))
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_silenced_two_conv_block_passes_its_input_only_with_the_skip():
+    from course_utils.models import TwoConvBlock
+    x = torch.rand(2, 16, 7, 7)  # non-negative, so relu(x) == x
+    for skip, expected in ((True, x), (False, torch.zeros_like(x))):
+        block = TwoConvBlock(16, skip=skip).eval()
+        with torch.no_grad():
+            for bn in (block.bn1, block.bn2):
+                bn.weight.zero_()
+            assert torch.allclose(block(x), expected)

@@ -1,0 +1,87 @@
+"""Notebook 03's table: plain and residual stacks of the same depth, their training loss, over seeds.
+
+Three networks from ``course_utils.models.conv_stack``, all with batch norm:
+plain with 8 layers, plain with 32, and residual with 32. Each is trained with
+SGD (learning rate 0.05, momentum 0.9, batches of 64) for ``--steps`` steps on
+MNIST, with the same seed for the weights and the batch order. The figure is
+the mean *training* loss over the last tenth of the steps: how well each
+network fits the data it sees. Run it from the repository root::
+
+    COURSE_DATA_DIR=../shared/data python bench/degradation_study.py --json degradation.json
+
+It prints the device, scale and date, one line per run, and a Markdown table
+(mean ± standard deviation over the seeds).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from course_utils.config import get_device
+from course_utils.data import get_loaders
+from course_utils.models import conv_stack
+from report import header, write_json
+
+NETWORKS = {"plain, 8 layers": (8, False), "plain, 32 layers": (32, False), "residual, 32 layers": (32, True)}
+
+
+def training_losses(model: nn.Module, loader, steps: int, device: torch.device, lr: float = 0.05) -> list[float]:
+    """Train ``model`` for ``steps`` batches, passing over ``loader`` as often as needed; each step's loss."""
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    losses: list[float] = []
+    while len(losses) < steps:
+        for x, y in loader:  # a new shuffle on every pass
+            loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            if len(losses) == steps:
+                break
+    return losses
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (after every run)")
+    args = parser.parse_args(argv)
+
+    device = get_device()
+    train_loader, _ = get_loaders("mnist", batch_size=64, download=False, num_workers=0)
+    report = header(device, f"MNIST in COURSE_DATA_DIR ({len(train_loader.dataset):,} training images), "
+                            f"{args.steps} steps of 64, seeds {args.seeds}")
+    report["args"] = vars(args)
+    print(" | ".join(f"{k}: {v}" for k, v in report.items() if k != "args"))
+    results: dict[str, list[float]] = {name: [] for name in NETWORKS}
+    report["final_loss"] = results
+    tail = max(4, args.steps // 10)
+    for seed in args.seeds:
+        for name, (depth, skip) in NETWORKS.items():
+            t0 = time.perf_counter()
+            torch.manual_seed(seed)                   # the initial weights
+            train_loader.generator.manual_seed(seed)  # the batch order, the same for every network
+            losses = training_losses(conv_stack(depth, skip=skip), train_loader, args.steps, device)
+            results[name].append(statistics.mean(losses[-tail:]))
+            print(f"{name}, seed {seed}: mean training loss over the last {tail} steps "
+                  f"{results[name][-1]:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            write_json(report, args.json)
+    lines = [f"| network | training loss, last {tail} of {args.steps} steps (mean ± sd) | per seed |",
+             "| --- | --- | --- |"]
+    for name, values in results.items():
+        spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+        lines.append(f"| {name} | {statistics.mean(values):.3f}{spread} | {', '.join(f'{v:.3f}' for v in values)} |")
+    report["markdown"] = "\n".join(lines)
+    print(report["markdown"])
+    write_json(report, args.json)
+    return report
+
+
+if __name__ == "__main__":
+    main()

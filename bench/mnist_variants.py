@@ -1,0 +1,107 @@
+"""Notebook 05's table: the MNIST ResNet and its two variants, over several seeds, chosen on validation.
+
+The recipe of the notebook (Adam, learning rate 1e-3, batches of 64, 10
+epochs) for three blocks: the original one (no activation between its two
+convolutions), with a ReLU between them (``inner_relu``), and with a ReLU and
+batch norm (``inner_relu`` and ``batch_norm``). Each run holds out
+``--val`` training images, keeps the epoch with the best validation accuracy,
+and scores that model on the test set once. Run it from the repository root::
+
+    COURSE_DATA_DIR=../shared/data-full python bench/mnist_variants.py --json mnist.json   # full MNIST
+    COURSE_DATA_DIR=../shared/data python bench/mnist_variants.py --val 500 --epochs 3  # the sample
+
+It prints the device, the data's scale and the date, one line per run, and a
+Markdown table of test accuracy (mean ± standard deviation over the seeds).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from course_utils.checkpoint import load_weights
+from course_utils.config import get_device
+from course_utils.data import get_loaders
+from course_utils.models import MnistResNet
+from course_utils.train import evaluate, fit
+from report import header, mean_sd, write_json
+
+VARIANTS = {
+    "original block (no inner ReLU, no BN)": {},
+    "ReLU inside the block": {"inner_relu": True},
+    "ReLU and batch norm inside the block": {"inner_relu": True, "batch_norm": True},
+}
+
+
+def one_run(options: dict, seed: int, args: argparse.Namespace, device: torch.device) -> dict:
+    """Train one variant with one seed; return the chosen epoch and its test accuracy."""
+    train_loader, val_loader, test_loader = get_loaders("mnist", args.batch_size, val_size=args.val,
+                                                        seed=seed, download=False)
+    torch.manual_seed(seed)
+    model = MnistResNet(**options)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "run.pt"
+        history = fit(model, train_loader, val_loader, epochs=args.epochs, lr=args.lr, device=device,
+                      checkpoint=checkpoint, progress=False)
+        chosen = load_weights(MnistResNet(**options), checkpoint).to(device)
+    test = evaluate(chosen, test_loader)  # once, for the chosen epoch
+    return {"seed": seed, "chosen_epoch": history.best_epoch(), "val_acc": max(history.val_acc),
+            "test_acc": test["accuracy"], "last_train_acc": history.train_acc[-1],
+            "median_epoch_seconds": statistics.median(history.seconds), "history": history.to_dict(),
+            "sizes": [len(train_loader.dataset), len(val_loader.dataset), len(test_loader.dataset)]}
+
+
+def markdown(results: dict[str, list[dict]]) -> str:
+    lines = ["| block | test accuracy, % (mean ± sd) | per seed | chosen epochs | s / epoch |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, runs in results.items():
+        if not runs:
+            continue
+        per_seed = ", ".join(f"{100 * r['test_acc']:.2f}" for r in runs)
+        epochs = ", ".join(str(r["chosen_epoch"]) for r in runs)
+        seconds = statistics.median(r["median_epoch_seconds"] for r in runs)
+        lines.append(f"| {name} | {mean_sd([r['test_acc'] for r in runs])} | {per_seed} | {epochs} | {seconds:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--val", type=int, default=5000, help="training images held out for validation")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", type=int, default=list(range(len(VARIANTS))),
+                        help="which rows to run: 0, 1, 2 (default all)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (after every run)")
+    args = parser.parse_args(argv)
+
+    device = get_device()
+    report = header(device, f"MNIST, {args.val:,} training images held out for validation, "
+                            f"{args.epochs} epochs, seeds {args.seeds}")
+    report["args"] = vars(args)
+    print(" | ".join(f"{k}: {v}" for k, v in report.items() if k != "args"))
+    names = [list(VARIANTS)[i] for i in args.variants]
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    report["results"] = results
+    for seed in args.seeds:  # every variant once, then the next seed: a cut-off run still compares
+        for name in names:
+            t0 = time.perf_counter()
+            run = one_run(VARIANTS[name], seed, args, device)
+            results[name].append(run)
+            print(f"{name}, seed {seed}: test {run['test_acc']:.2%} (epoch {run['chosen_epoch']} chosen on "
+                  f"validation, {run['val_acc']:.2%}); {run['sizes']} images; "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+            write_json(report, args.json)
+    report["markdown"] = markdown(results)
+    print(report["markdown"])
+    write_json(report, args.json)
+    return report
+
+
+if __name__ == "__main__":
+    main()

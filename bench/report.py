@@ -1,0 +1,48 @@
+"""What every benchmark script prints with its figures: the device, the scale, the date, the spread.
+
+A measured table is only worth something with the conditions it was measured
+under, so each script in ``bench/`` starts its report with ``header(...)`` and
+gives each figure over several seeds as ``mean ± standard deviation``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from datetime import date
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+
+def device_name(device: torch.device) -> str:
+    """``"NVIDIA H200"`` on a GPU, ``"x86_64 cpu, 2 cores"`` on a CPU."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} {device.type}, {os.cpu_count()} cores"
+
+
+def header(device: torch.device, scale: str) -> dict[str, Any]:
+    """The conditions of a run: device, torch version, date and the data's scale (``scale``)."""
+    return {"device": str(device), "device_name": device_name(device), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "date": date.today().isoformat(), "scale": scale}
+
+
+def mean_sd(values: Sequence[float]) -> str:
+    """``"93.4 ± 0.5"`` (percent, from fractions): the mean and sample standard deviation of ``values``."""
+    pct = [100 * v for v in values]
+    if len(pct) == 1:
+        return f"{pct[0]:.1f} (one seed)"
+    return f"{statistics.mean(pct):.1f} ± {statistics.stdev(pct):.1f}"
+
+
+def write_json(report: dict[str, Any], path: str | os.PathLike | None) -> None:
+    """Write ``report`` to ``path`` (if given) as indented JSON, atomically enough for a rerun."""
+    if path is None:
+        return
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    tmp.replace(path)
