@@ -353,6 +353,8 @@ def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = N
                             root=root, download=download, allow_partial=allow_partial, seed=seed)
     if subset is not None and subset < 1:
         raise ValueError(f"subset must be a positive number of images, not {subset!r}.")
+    if is_smoke() and val_size is not None:  # the validation split shrinks too, before it is drawn
+        val_size = min(val_size, SMOKE_VAL_SIZE)
     *splits, test_set = get_datasets(name, root=root, resize=resize, augment=augment,
                                      download=download, allow_partial=allow_partial,
                                      val_size=val_size)

@@ -226,6 +226,8 @@ def fast_loaders(name: str, batch_size: int = 512, *, device: str | torch.device
         train_n = min(subset or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
         val_n = SMOKE_VAL_SIZE
         test_n = min(subset or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE)
+    if is_smoke() and val_size is not None:  # the validation split shrinks too, before it is drawn
+        val_size = min(val_size, SMOKE_VAL_SIZE)
     train_x, train_y = load_tensors(name, train=True, root=root, download=download,
                                     allow_partial=allow_partial)
     test_x, test_y = load_tensors(name, train=False, root=root, download=download,

@@ -270,7 +270,8 @@ def test_without_val_size_get_loaders_still_returns_two_loaders(mnist_dir):
 
 def test_smoke_mode_keeps_a_small_validation_split_too(mnist_dir, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    train_loader, val_loader, test_loader = get_loaders("mnist", root=mnist_dir, val_size=500,
+    # 5,000 is more than the 3,000-image sample holds: smoke mode shrinks the request first
+    train_loader, val_loader, test_loader = get_loaders("mnist", root=mnist_dir, val_size=5000,
                                                         num_workers=0, download=False)
     sizes = len(train_loader.dataset), len(val_loader.dataset), len(test_loader.dataset)
     assert sizes == (SMOKE_TRAIN_SIZE, data.SMOKE_VAL_SIZE, SMOKE_TEST_SIZE) == (512, 128, 256)

@@ -322,9 +322,10 @@ def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: in
                                    download=download, allow_partial=args.allow_partial,
                                    seed=args.seed, rank=rank, world_size=world_size)
             return (loaders[0], None, loaders[1]) if args.val is None else loaders
+        val_size = min(args.val, SMOKE_VAL_SIZE) if is_smoke() and args.val else args.val
         *splits, test_set = get_datasets(args.data, root=args.data_dir, augment=augment,
                                          download=download, allow_partial=args.allow_partial,
-                                         val_size=args.val)
+                                         val_size=val_size)
     train_n, val_n, test_n = args.subset, None, args.subset
     if is_smoke():
         train_n = min(train_n or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
