@@ -2,69 +2,213 @@
 
 The instructor's notebooks hold the solutions, so they run top to bottom. In a
 cell tagged ``solution`` each region between ``### BEGIN SOLUTION`` and
-``### END SOLUTION`` becomes a stub, at the same indentation::
+``### END SOLUTION`` becomes a stub, at the same indentation. A region in
+top-level code becomes a comment only, so the ``answer = ...`` declared before
+it stays ``...`` and the check below says "not done yet"::
+
+    answer = ...  # your answer            answer = ...  # your answer
+    ### BEGIN SOLUTION                 ->  # YOUR CODE HERE
+    answer = 15 * 5 * 5
+    ### END SOLUTION
+
+A region inside a function or method body (indented) also gets a ``raise``,
+since a body needs a statement; the check catches it and says "not done yet"::
 
     def conv_out(n, k, s=1, p=0):          def conv_out(n, k, s=1, p=0):
         ### BEGIN SOLUTION                     # YOUR CODE HERE
         return (n + 2 * p - k) // s + 1  ->      raise NotImplementedError
         ### END SOLUTION
 
+So a student copy runs top to bottom ("Run All") before anything is filled
+in. For that, every name a top-level region assigns must be declared
+``name = ...`` before the region, in the same cell (else a later cell would
+meet a ``NameError``); ``undeclared_names`` finds those that are not, and the
+copy is refused. The markers must be exact: a near miss such as
+``###BEGIN SOLUTION`` or ``### begin solution`` is refused too, since it would
+leave the solution in the copy.
+
 A solution cell without markers is replaced whole (a markdown one by "YOUR
-ANSWER HERE"). Everything else is unchanged, except that outputs are cleared,
-a note at the top says this is a student copy, and a cell after the set-up
-cell calls ``hide_solutions()`` so that ``ex.NAME.solution()`` says to ask the
-instructor. The exercise checks report a stub as "not done yet".
+ANSWER HERE"; a code one counts as one top-level region). Everything else is
+unchanged, except that outputs are cleared, a note at the top says this is a
+student copy, and a cell after the set-up cell calls ``hide_solutions()`` so
+that ``ex.NAME.solution()`` says to ask the instructor.
 
 >>> print(stub_solutions("x = ...\\n### BEGIN SOLUTION\\nx = 2\\n### END SOLUTION"))
 x = ...
 # YOUR CODE HERE
-raise NotImplementedError
+>>> print(stub_solutions("def f():\\n    ### BEGIN SOLUTION\\n    return 2\\n    ### END SOLUTION"))
+def f():
+    # YOUR CODE HERE
+    raise NotImplementedError
 """
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import nbformat
 
-__all__ = ["BEGIN", "END", "CODE_STUB", "MARKDOWN_STUB", "HIDE_CELL", "SolutionMarkerError",
-           "NotANotebookError", "stub_solutions", "is_solution_cell", "read_notebook",
-           "student_notebook", "write_student_copy"]
+__all__ = ["BEGIN", "END", "TOP_LEVEL_STUB", "BODY_STUB", "CODE_STUB", "MARKDOWN_STUB", "HIDE_CELL",
+           "SolutionMarkerError", "NotANotebookError", "solution_regions", "stub_solutions",
+           "undeclared_names", "is_solution_cell", "read_notebook", "student_notebook",
+           "write_student_copy"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError"]
+TOP_LEVEL_STUB = ["# YOUR CODE HERE"]
+BODY_STUB = ["# YOUR CODE HERE", "raise NotImplementedError"]
+CODE_STUB = BODY_STUB  # the older name
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 HIDE_CELL = "from course_utils.exercises import hide_solutions; hide_solutions()  # student copy"
 
+#: Anything that looks like a marker: a '#' run, then begin/end and solution, any case or spacing.
+_MARKER_LIKE = re.compile(r"#+\s*(begin|end)\s*solution", re.IGNORECASE)
+
 
 class SolutionMarkerError(ValueError):
-    """A ``### BEGIN SOLUTION`` without its ``### END SOLUTION`` (or the reverse)."""
+    """Solution markers that cannot be stubbed safely: unbalanced, misspelt, or a top-level
+    region that assigns a name not declared ``name = ...`` before it."""
 
 
 class NotANotebookError(ValueError):
     """A file that is not a Jupyter notebook: not JSON, or JSON of another shape."""
 
 
-def stub_solutions(source: str, stub: list[str] = CODE_STUB) -> str:
-    """``source`` with each marked solution region replaced by ``stub``, indented like the marker."""
-    out, inside = [], False
-    for number, line in enumerate(source.splitlines(), start=1):
-        marker = line.strip()
-        if marker.startswith(BEGIN):
-            if inside:
-                raise SolutionMarkerError(f"line {number}: {BEGIN} inside another solution region")
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out += [indent + s for s in stub]
-        elif marker.startswith(END):
-            if not inside:
+def solution_regions(source: str) -> list[tuple[int, int, str]]:
+    """The marked regions of ``source`` as (BEGIN line index, END line index, indentation).
+
+    Raises ``SolutionMarkerError`` for an unbalanced marker, and for a near miss
+    (``###BEGIN SOLUTION``, ``#### BEGIN SOLUTION``, ``### begin solution``,
+    ``###  BEGIN SOLUTION``, a marker after code on its line): the exact markers
+    are ``### BEGIN SOLUTION`` and ``### END SOLUTION``, alone on their line,
+    indented like the code.
+
+    >>> solution_regions("def f():\\n    ### BEGIN SOLUTION\\n    return 1\\n    ### END SOLUTION")
+    [(1, 3, '    ')]
+    """
+    regions, begin = [], None
+    for index, line in enumerate(source.splitlines()):
+        marker, number = line.strip(), index + 1
+        if marker not in (BEGIN, END):
+            if _MARKER_LIKE.search(line):
+                raise SolutionMarkerError(
+                    f"line {number}: {marker!r} looks like a solution marker but is not one, so "
+                    f"the solution would stay in the student copy. Write {BEGIN!r} or {END!r} "
+                    "exactly (three #, one space, capitals), alone on the line.")
+            continue
+        if marker == BEGIN:
+            if begin is not None:
+                raise SolutionMarkerError(f"line {number}: {BEGIN} inside another solution region "
+                                          f"(the one from line {begin[0] + 1}): close it with {END} first")
+            begin = (index, line[: len(line) - len(line.lstrip())])
+        else:
+            if begin is None:
                 raise SolutionMarkerError(f"line {number}: {END} without a {BEGIN} before it")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise SolutionMarkerError(f"{BEGIN} without a matching {END}")
-    return "\n".join(out)
+            regions.append((begin[0], index, begin[1]))
+            begin = None
+    if begin is not None:
+        raise SolutionMarkerError(f"line {begin[0] + 1}: {BEGIN} without a matching {END}")
+    return regions
+
+
+def stub_solutions(source: str, stub: list[str] | None = None) -> str:
+    """``source`` with each marked solution region replaced by a stub, indented like the marker.
+
+    The stub is ``TOP_LEVEL_STUB`` (a comment) for a region at indentation 0 and
+    ``BODY_STUB`` (the comment and ``raise NotImplementedError``) for an
+    indented one; ``stub`` replaces both (a markdown cell's "YOUR ANSWER HERE").
+    """
+    lines = source.splitlines()
+    out, previous = [], 0
+    for begin, end, indent in solution_regions(source):
+        chosen = stub if stub is not None else TOP_LEVEL_STUB if not indent else BODY_STUB
+        out += lines[previous:begin] + [indent + s for s in chosen]
+        previous = end + 1
+    return "\n".join(out + lines[previous:])
+
+
+def _python(lines: list[str]) -> ast.Module:
+    """``lines`` parsed as Python, IPython's ``%magic`` and ``!shell`` lines read as ``pass``."""
+    code = [("pass" if line.lstrip().startswith(("%", "!")) else line) for line in lines]
+    return ast.parse("\n".join(code))
+
+
+def _bound_names(body: list[ast.stmt]) -> list[str]:
+    """Names that statements at module level bind (assignments, for, with, def, class, import).
+
+    Function and class bodies, lambdas and comprehensions are their own scopes: not looked into.
+    """
+    names: list[str] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+            arguments = getattr(node, "args", None)
+            for part in [*node.decorator_list, *getattr(arguments, "defaults", []), *getattr(node, "bases", [])]:
+                visit(part)
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.append(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for statement in body:
+        visit(statement)
+    return list(dict.fromkeys(names))
+
+
+def _declared_names(body: list[ast.stmt]) -> set[str]:
+    """Names assigned ``...`` at module level: ``answer = ...``, ``a = b = ...``, ``a, b = ..., ...``."""
+    declared: set[str] = set()
+    is_dots = lambda node: isinstance(node, ast.Constant) and node.value is Ellipsis  # noqa: E731
+    for statement in body:
+        if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or statement.value is None:
+            continue
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        for target in targets:
+            if isinstance(target, ast.Name) and is_dots(statement.value):
+                declared.add(target.id)
+            elif (isinstance(target, ast.Tuple) and isinstance(statement.value, ast.Tuple)
+                  and len(target.elts) == len(statement.value.elts)):
+                declared.update(t.id for t, v in zip(target.elts, statement.value.elts)
+                                if isinstance(t, ast.Name) and is_dots(v))
+    return declared
+
+
+def undeclared_names(source: str) -> list[str]:
+    """Names a top-level solution region assigns without ``name = ...`` before it in the cell.
+
+    In the student copy a top-level region becomes a comment, so such a name
+    would not exist and the cell that uses it would stop with a ``NameError``.
+    A cell without markers counts as one top-level region. Indented regions
+    (function bodies) bind no names of the notebook and are not looked at.
+
+    >>> undeclared_names("answer = ...\\n### BEGIN SOLUTION\\nanswer = 2\\n### END SOLUTION")
+    []
+    >>> undeclared_names("answer = ...\\n### BEGIN SOLUTION\\nn = 2\\nanswer = n * n\\n### END SOLUTION")
+    ['n']
+    """
+    lines = source.splitlines()
+    regions = [(b, e) for b, e, indent in solution_regions(source) if not indent]
+    if not regions and BEGIN not in source:
+        regions = [(-1, len(lines))]  # the whole cell is the solution
+    missing: list[str] = []
+    for begin, end in regions:
+        try:
+            declared = _declared_names(_python(lines[:max(begin, 0)]).body)
+            bound = _bound_names(_python(lines[begin + 1:end]).body)
+        except SyntaxError as err:
+            raise SolutionMarkerError(
+                f"line {begin + 1 + (err.lineno or 0)}: the solution region (or the code before it) "
+                f"is not Python on its own ({err.msg}). A top-level region must hold whole "
+                "statements.") from None
+        missing += [name for name in bound if name not in declared and name not in missing]
+    return missing
 
 
 def is_solution_cell(cell) -> bool:
@@ -78,11 +222,23 @@ def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.No
     for index, cell in enumerate(student.cells):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-        if not is_solution_cell(cell):
-            continue
-        stub = CODE_STUB if cell.cell_type == "code" else [MARKDOWN_STUB]
         try:
-            cell.source = stub_solutions(cell.source, stub) if BEGIN in cell.source else "\n".join(stub)
+            solution_regions(cell.source)  # a misspelt marker in any cell would leak a solution
+            if not is_solution_cell(cell):
+                continue
+            if cell.cell_type != "code":
+                cell.source = (stub_solutions(cell.source, [MARKDOWN_STUB]) if BEGIN in cell.source
+                               else MARKDOWN_STUB)
+                continue
+            missing = undeclared_names(cell.source)
+            if missing:
+                declare = " = ".join(missing) + " = ..."
+                raise SolutionMarkerError(
+                    f"the solution assigns {', '.join(missing)} at top level, which the student "
+                    f"copy would not define (a later cell would meet a NameError). Declare "
+                    f"`{declare}` before {BEGIN} in this cell, so that the copy keeps them as `...` "
+                    "(the checks say 'not done yet'), or move the work into a function.")
+            cell.source = stub_solutions(cell.source) if BEGIN in cell.source else "\n".join(TOP_LEVEL_STUB)
         except SolutionMarkerError as err:
             raise SolutionMarkerError(f"{source_name}, cell {index}: {err}") from None
     setup = next((i for i, c in enumerate(student.cells)
@@ -92,11 +248,14 @@ def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.No
     student.cells.insert(setup + 1, nbformat.v4.new_code_cell(HIDE_CELL))
     title = 1 if student.cells and student.cells[0].cell_type == "markdown" else 0
     student.cells.insert(title, nbformat.v4.new_markdown_cell(
-        f"> **Student copy** of `{source_name}`. Where you see `# YOUR CODE HERE` and "
-        "`raise NotImplementedError`, replace those two lines with your code, run the cell, "
-        "then run the check below it. `ex.NAME.hint()` gives a hint; for a solution, ask your "
-        "instructor. (Made by `python -m course_utils student-copy`; the instructor's notebook "
-        "is the source: edit that one, not this copy.)"))
+        f"> **Student copy** of `{source_name}`. It runs top to bottom as it is: each check "
+        "says \"not done yet\" until you answer. Where a cell says `answer = ...`, replace the "
+        "`...` with your answer (working lines, if you need some, go where `# YOUR CODE HERE` "
+        "is). Inside a function or a class, replace `# YOUR CODE HERE` and the "
+        "`raise NotImplementedError` under it with your code. Then run the cell and the check "
+        "below it. For a hint, remove the `#` from `# ex.NAME.hint()` and run that cell; for a "
+        "solution, ask your instructor. (Made by `python -m course_utils student-copy`; the "
+        "instructor's notebook is the source: edit that one, not this copy.)"))
     nbformat.validate(student)
     return student
 

@@ -18,15 +18,17 @@ import pytest
 from course_utils.cli import main
 from course_utils.config import REPO_ROOT, data_dir
 from course_utils.exercises import Exercise, hide_solutions
-from course_utils.student import (CODE_STUB, HIDE_CELL, MARKDOWN_STUB, SolutionMarkerError,
-                                  stub_solutions)
+from course_utils.student import (BODY_STUB, HIDE_CELL, MARKDOWN_STUB, TOP_LEVEL_STUB,
+                                  SolutionMarkerError, stub_solutions, student_notebook,
+                                  undeclared_names, write_student_copy)
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SETUP = ('# Colab set-up: installs course_utils only when it is missing (a fresh Colab runtime).\n'
          'import importlib.util\n'
          'if importlib.util.find_spec("course_utils") is None:\n'
          '    %pip install -q "course_utils @ git+https://github.com/resnet-hands-on/resnet-hands-on"')
-STUB = "\n".join(CODE_STUB)
+STUB = "\n".join(TOP_LEVEL_STUB)  # a top-level region: a comment only, `answer` stays `...`
+BODY = "\n".join(BODY_STUB)      # in a function body: the comment and the raise
 
 
 def code(source: str, *tags: str, outputs=()) -> nbformat.NotebookNode:
@@ -51,13 +53,14 @@ def tiny_notebook(path: Path) -> Path:
         code("answer = ...  # replace ... with your answer\n### BEGIN SOLUTION\nanswer = 1 + 1\n### END SOLUTION",
              "solution"),
         code("value.check(answer)"),
+        code("# value.hint()"),
         code("# value.solution()", "reveal"),
         code("def square_of(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", "solution"),
         code("square.check(square_of)"),
         code("class Pair:\n    def __init__(self, a):\n        ### BEGIN SOLUTION\n        self.a = a\n"
              "        ### END SOLUTION\n\n    def double(self):\n        ### BEGIN SOLUTION\n"
              "        return 2 * self.a\n        ### END SOLUTION", "solution"),
-        code("magic_number = 42", "solution"),
+        code("print(6 * 7)", "solution"),
         nbformat.v4.new_markdown_cell("The answer is **two**, because one and one make two.",
                                       metadata={"tags": ["solution"]}),
         code("print('after the exercises')"),
@@ -74,14 +77,75 @@ def by_id(nb) -> dict[str, nbformat.NotebookNode]:
 # The stub itself
 # ---------------------------------------------------------------------------
 
-def test_stub_replaces_marked_region_and_keeps_lines_around_it():
+def test_top_level_region_becomes_a_comment_so_the_declared_answer_stays_dots():
     source = "answer = ...  # replace ...\n### BEGIN SOLUTION\nanswer = 2\n### END SOLUTION\nprint(answer)"
-    assert stub_solutions(source) == f"answer = ...  # replace ...\n{STUB}\nprint(answer)"
+    stubbed = stub_solutions(source)
+    assert stubbed == "answer = ...  # replace ...\n# YOUR CODE HERE\nprint(answer)"
+    namespace: dict = {}
+    exec(stubbed, namespace)  # runs: no raise stops "Run All"
+    assert namespace["answer"] is ...
 
 
-def test_stub_keeps_the_def_line_and_the_region_indentation():
+def test_region_in_a_function_body_keeps_the_raise_and_the_indentation():
     source = "def f(n):\n    ### BEGIN SOLUTION\n    return n + 1\n    ### END SOLUTION"
     assert stub_solutions(source) == "def f(n):\n    # YOUR CODE HERE\n    raise NotImplementedError"
+
+
+def test_one_cell_may_hold_both_kinds_of_region():
+    source = ("answer = ...\n### BEGIN SOLUTION\nanswer = 1\n### END SOLUTION\n"
+              "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
+    assert stub_solutions(source) == f"answer = ...\n{STUB}\ndef f():\n    {BODY_STUB[0]}\n    {BODY_STUB[1]}"
+
+
+@pytest.mark.parametrize("marker", [
+    "###BEGIN SOLUTION", "#### BEGIN SOLUTION", "## BEGIN SOLUTION", "### begin solution",
+    "### Begin Solution", "###  BEGIN SOLUTION", "### BEGIN  SOLUTION", "### BEGIN SOLUTION:",
+    "x = 1  ### BEGIN SOLUTION", "###END SOLUTION", "### end solution",
+])
+def test_near_miss_marker_is_refused_so_no_solution_leaks(marker):
+    source = f"answer = ...\n{marker}\nanswer = 2\n### END SOLUTION"
+    with pytest.raises(SolutionMarkerError, match="looks like a solution marker"):
+        stub_solutions(source)
+
+
+def test_exact_markers_may_be_indented_and_have_trailing_spaces():
+    source = "def f():\n        ### BEGIN SOLUTION   \n        return 1\n        ### END SOLUTION"
+    assert stub_solutions(source) == "def f():\n        # YOUR CODE HERE\n        raise NotImplementedError"
+
+
+@pytest.mark.parametrize("source, names", [
+    ("answer = ...\n### BEGIN SOLUTION\nanswer = 2\n### END SOLUTION", []),
+    ("a = b = ...\nc, d = ..., ...\n### BEGIN SOLUTION\na, b = 1, 2\nc = d = 3\n### END SOLUTION", []),
+    ("answer = ...\n### BEGIN SOLUTION\nn = 2\nanswer = n * n\n### END SOLUTION", ["n"]),
+    ("### BEGIN SOLUTION\nfor i in range(3):\n    total = i\n### END SOLUTION", ["i", "total"]),
+    ("### BEGIN SOLUTION\nimport math as m\ndef f(x):\n    y = 1\nclass C:\n    z = 2\n### END SOLUTION",
+     ["m", "f", "C"]),
+    ("answer = ...\n### BEGIN SOLUTION\nanswer = [k for k in range(3)]\n### END SOLUTION", []),
+    ("answer = 0\n### BEGIN SOLUTION\nanswer = 2\n### END SOLUTION", ["answer"]),  # declared, but not `...`
+    ("def f():\n    ### BEGIN SOLUTION\n    x = 1\n    return x\n    ### END SOLUTION", []),  # a body
+    ("magic_number = 42", ["magic_number"]),  # no markers: the whole cell is the solution
+])
+def test_undeclared_names_finds_what_a_top_level_region_assigns_without_dots_before(source, names):
+    assert undeclared_names(source) == names
+
+
+def test_student_copy_refuses_a_top_level_solution_with_an_undeclared_name(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [code("print('set-up')"),
+                code("answer = ...\n### BEGIN SOLUTION\nrow = [1, 2]\nanswer = max(row)\n### END SOLUTION",
+                     "solution")]
+    nbformat.write(nb, tmp_path / "97_names.ipynb")
+    assert main(["student-copy", str(tmp_path / "97_names.ipynb"), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "97_names.ipynb, cell 1" in out and "row" in out and "`row = ...`" in out
+    assert not (tmp_path / "out" / "97_names.ipynb").exists()
+
+
+def test_student_copy_refuses_a_near_miss_marker_even_in_an_untagged_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [code("print(1)"), code("answer = ...\n###BEGIN SOLUTION\nanswer = 2\n###END SOLUTION")]
+    with pytest.raises(SolutionMarkerError, match=r"98_typo.ipynb, cell 1: line 2: '###BEGIN SOLUTION'"):
+        student_notebook(nb, "98_typo.ipynb")
 
 
 @pytest.mark.parametrize("source", [
@@ -129,12 +193,12 @@ def test_student_copy_stubs_every_solution_cell(copied):
     assert len(solutions) == 5
     value, function, pair, no_markers, markdown = (cells[c.id].source for c in solutions)
     assert value == f"answer = ...  # replace ... with your answer\n{STUB}"
-    assert function == "def square_of(x):\n    # YOUR CODE HERE\n    raise NotImplementedError"
+    assert function == f"def square_of(x):\n    {BODY_STUB[0]}\n    {BODY_STUB[1]}"
     assert pair.count("raise NotImplementedError") == 2 and "def double(self):" in pair
     assert no_markers == STUB
     assert markdown == MARKDOWN_STUB
     text = nbformat.writes(student)
-    for secret in ("answer = 1 + 1", "return x * x", "self.a = a", "magic_number", "**two**", "BEGIN SOLUTION"):
+    for secret in ("answer = 1 + 1", "return x * x", "self.a = a", "6 * 7", "**two**", "BEGIN SOLUTION"):
         assert secret not in text
 
 
@@ -147,7 +211,11 @@ def test_student_copy_keeps_other_cells_clears_outputs_and_says_what_it_is(copie
             assert cells[cell.id].source == cell.source
     assert all(not c.outputs and c.execution_count is None for c in student.cells if c.cell_type == "code")
     assert student.cells[0].source.startswith("# 99")
-    assert "Student copy" in student.cells[1].source and "ask your instructor" in student.cells[1].source
+    note = student.cells[1].source
+    assert "Student copy" in note and "ask your instructor" in note
+    for both_kinds in ("replace the `...` with your answer", "Inside a function or a class",
+                       "`raise NotImplementedError`", "# ex.NAME.hint()"):
+        assert both_kinds in note
     setup = next(i for i, c in enumerate(student.cells) if "find_spec" in c.source)
     assert student.cells[setup + 1].source == HIDE_CELL
     assert len(student.cells) == len(original.cells) + 2
@@ -229,25 +297,18 @@ def text_of(cell) -> str:
                    for o in cell.get("outputs", []))
 
 
-def assert_runs_to_first_stub_and_checks_say_not_done(nb) -> None:
-    """Only stubbed solution cells raise (NotImplementedError); every check says 'not done yet'."""
+def assert_runs_all_and_checks_say_not_done(nb) -> None:
+    """No cell fails ("Run All" reaches the end), and every check says 'not done yet'."""
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    failing = [c for c in code_cells if errors_of(c)]
-    assert failing, "no cell raised: the stubs did not run"
-    for cell in failing:
-        error = errors_of(cell)[0]
-        stub = "solution" in cell.metadata.get("tags", []) and "# YOUR CODE HERE" in cell.source
-        assert stub and error.ename == "NotImplementedError", (
-            f"only stubbed solution cells may fail, with NotImplementedError; this one failed:\n"
-            f"{cell.source}\n{error.ename}: {error.evalue}")
+    failing = [(c.source, errors_of(c)[0].ename, errors_of(c)[0].evalue) for c in code_cells if errors_of(c)]
+    assert not failing, f"cells of the untouched student copy failed: {failing}"
     checks = [c for c in code_cells if re.search(r"\.check\(", c.source)]
     assert checks
     for cell in checks:
-        assert not errors_of(cell), f"check cell crashed instead of saying 'not done yet': {cell.source}"
         assert "not done yet" in text_of(cell), f"{cell.source!r} printed {text_of(cell)!r}"
 
 
-def test_student_copy_runs_to_the_first_stub_and_checks_say_not_done_yet(tmp_path, monkeypatch):
+def test_student_copy_runs_all_cells_and_checks_say_not_done_yet(tmp_path, monkeypatch):
     source = tiny_notebook(tmp_path / "99_tiny.ipynb")
     assert main(["student-copy", str(source), "--out", str(tmp_path / "student")]) == 0
     copy = tmp_path / "student" / source.name
@@ -256,11 +317,28 @@ def test_student_copy_runs_to_the_first_stub_and_checks_say_not_done_yet(tmp_pat
         cell.source = cell.source.replace("# value.solution()", "value.solution()")
     nbformat.write(nb, copy)
     nb = execute(copy, monkeypatch, timeout=120)
-    assert_runs_to_first_stub_and_checks_say_not_done(nb)
+    assert_runs_all_and_checks_say_not_done(nb)
     reveal = next(c for c in nb.cells if "reveal" in c.metadata.get("tags", []))
     assert "ask your instructor" in text_of(reveal) and "answer = 2" not in text_of(reveal)
+    hint = next(c for c in nb.cells if c.source == "# value.hint()")
+    assert text_of(hint) == "", "a hint printed without being asked for"
     assert "before the first exercise" in text_of(nb.cells[5])
     assert "after the exercises" in text_of(nb.cells[-1])
+
+
+def test_student_copy_once_answered_passes_its_checks(tmp_path, monkeypatch):
+    source = tiny_notebook(tmp_path / "99_tiny.ipynb")
+    assert main(["student-copy", str(source), "--out", str(tmp_path / "student")]) == 0
+    copy = tmp_path / "student" / source.name
+    nb = nbformat.read(copy, as_version=4)
+    for cell in nb.cells:  # the learner fills in both kinds of stub
+        cell.source = cell.source.replace("answer = ...  # replace ... with your answer", "answer = 2")
+        if cell.source.startswith("def square_of"):
+            cell.source = "def square_of(x):\n    return x * x"
+    nbformat.write(nb, copy)
+    nb = execute(copy, monkeypatch, timeout=120)
+    checks = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
+    assert all("[right]" in text_of(c) for c in checks), [text_of(c) for c in checks]
 
 
 # ---------------------------------------------------------------------------
@@ -269,17 +347,29 @@ def test_student_copy_runs_to_the_first_stub_and_checks_say_not_done_yet(tmp_pat
 
 @pytest.fixture(scope="module")
 def real_copies(tmp_path_factory):
+    """Each course notebook's student copy, or why it could not be made (a per-notebook failure)."""
     out = tmp_path_factory.mktemp("student")
     before = {p: p.read_bytes() for p in NOTEBOOKS}
-    assert main(["student-copy", "--out", str(out)]) == 0
+    problems = {}
+    for path in NOTEBOOKS:
+        try:
+            write_student_copy(path, out)
+        except ValueError as err:
+            problems[path.name] = str(err)
     assert all(p.read_bytes() == b for p, b in before.items()), "an instructor's notebook was modified"
-    return out
+    return out, problems
+
+
+def copy_of(path: Path, real_copies) -> Path:
+    out, problems = real_copies
+    assert path.name not in problems, f"no student copy of {path.name}: {problems.get(path.name)}"
+    return out / path.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_student_copy_of_course_notebook_has_stubs_and_no_solutions(path, real_copies):
     original = nbformat.read(path, as_version=4)
-    student = nbformat.read(real_copies / path.name, as_version=4)
+    student = nbformat.read(copy_of(path, real_copies), as_version=4)
     nbformat.validate(student)
     cells = by_id(student)
     for cell in original.cells:
@@ -299,14 +389,9 @@ def test_student_copy_of_course_notebook_has_stubs_and_no_solutions(path, real_c
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_student_copy_of_course_notebook_runs_in_smoke_mode_to_first_stub(
+def test_student_copy_of_course_notebook_runs_all_in_smoke_mode(
         path, real_copies, monkeypatch, mnist_root, cifar_root, fashion_root):
-    copy = nbformat.read(real_copies / path.name, as_version=4)
-    if not any("# YOUR CODE HERE" in c.source for c in copy.cells if c.cell_type == "code"):
+    copy = copy_of(path, real_copies)
+    if not any("# YOUR CODE HERE" in c.source for c in nbformat.read(copy, as_version=4).cells):
         pytest.skip(f"{path.name} has no exercises: its student copy is the notebook itself")
-    nb = execute(real_copies / path.name, monkeypatch)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    first_stub = next(i for i, c in enumerate(code_cells) if "# YOUR CODE HERE" in c.source)
-    before = [c.source for c in code_cells[:first_stub] if errors_of(c)]
-    assert not before, f"cells before the first exercise failed: {before}"
-    assert_runs_to_first_stub_and_checks_say_not_done(nb)
+    assert_runs_all_and_checks_say_not_done(execute(copy, monkeypatch))

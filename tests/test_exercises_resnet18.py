@@ -163,16 +163,17 @@ def test_stem_savings_explains_typical_mistakes(wrong, says):
 def test_best_epoch_accepts_the_epoch_history_reports():
     h = ex.example_history()
     assert h.best_epoch() == 5
-    assert ex.best_epoch.check(h.epoch[h.test_acc.index(max(h.test_acc))]).passed
+    assert ex.best_epoch.check(h.epoch[h.val_acc.index(max(h.val_acc))]).passed
 
 
 @pytest.mark.parametrize("wrong, says", [
     (7, "last epoch"),
-    (3, "lowest test loss"),
+    (3, "lowest validation loss"),
+    (6, "highest *test* accuracy"),
     (4, "counts from 0"),
     (9, "epochs 1 to 7"),
 ])
-def test_best_epoch_explains_last_lowest_loss_and_zero_based_answers(wrong, says):
+def test_best_epoch_explains_last_lowest_loss_test_set_and_zero_based_answers(wrong, says):
     result = ex.best_epoch.check(wrong)
     assert not result.passed and says in result.message
 

@@ -74,7 +74,7 @@ def test_stage_channels_accepts_the_real_channel_counts():
     ([16, 32, 64], "CifarResNet"),
     ([64, 128, 256], "four numbers"),
     ([64, 64, 64, 64], "doubles"),
-    ("64, 128", "list of four numbers"),
+    ("64, 128", "list of four whole numbers"),
 ])
 def test_stage_channels_explains_typical_mistakes(wrong, says):
     result = ex.stage_channels.check(wrong)

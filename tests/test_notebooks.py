@@ -84,13 +84,19 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, 
     monkeypatch.setenv("COURSE_SMOKE", "1")  # the kernel inherits this environment
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
+    work = tmp_path / "work"  # a fresh folder: nothing from an earlier run, nothing left in notebooks/
+    work.mkdir()
+    before = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "notebooks").rglob("*"))
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(work)}})
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
     seconds = time.perf_counter() - start
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    after = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "notebooks").rglob("*"))
+    assert after == before, f"{path.name} wrote into notebooks/: {sorted(set(after) - set(before))}"
+    assert not (work / "runs").exists(), f"{path.name} wrote runs/ in smoke mode: use run_dir(...)"
     nbformat.write(nb, tmp_path / path.name)
     timings = REPO_ROOT / ".pytest_cache" / "notebook_seconds.json"
     timings.parent.mkdir(exist_ok=True)

@@ -1,8 +1,9 @@
 """``python -m course_utils student-copy``: the notebooks with their solutions replaced by stubs.
 
 The instructor's notebooks in ``notebooks/`` stay the source and are never
-modified; the copies go to ``student/`` (git-ignored) or ``--out DIR``. The
-work is done in ``course_utils.student``.
+modified; the copies go to ``student/`` (git-ignored) or ``--out DIR``. A
+copy runs top to bottom before the learner has written anything: each check
+says "not done yet". The work is done in ``course_utils.student``.
 """
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ def add_parser(subparsers, help: str) -> None:
         help=help,
         description=(
             "Write a student version of each notebook: in cells tagged 'solution' the region "
-            "between '### BEGIN SOLUTION' and '### END SOLUTION' becomes '# YOUR CODE HERE' / "
-            "'raise NotImplementedError' (a solution cell without markers is replaced whole), "
-            "ex.NAME.solution() says 'ask your instructor', and outputs are cleared. Everything "
-            "else is unchanged. The instructor's notebooks are the source and are not modified."
+            "between '### BEGIN SOLUTION' and '### END SOLUTION' becomes '# YOUR CODE HERE' "
+            "(top-level code: the 'answer = ...' before it stays, so the copy runs top to "
+            "bottom) or '# YOUR CODE HERE' / 'raise NotImplementedError' (inside a function "
+            "body). A solution cell without markers is replaced whole, ex.NAME.solution() says "
+            "'ask your instructor', and outputs are cleared. Everything else is unchanged. A "
+            "notebook is refused, naming the cell, for a misspelt or unbalanced marker, or for "
+            "a top-level solution that assigns a name not declared 'name = ...' before it. The "
+            "instructor's notebooks are the source and are not modified."
         ),
     )
     p.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",

@@ -5,22 +5,42 @@ for ``01_conv2d_output_size``, ...) holding its ``Exercise`` objects. In a
 notebook::
 
     from course_utils.exercises import conv_arithmetic as ex
-    ex.output_size.question()      # what to do
+    ex.output_size.question()      # what to do (ex.output_size.markdown() is the same
+                                   # text for a markdown cell, readable without running)
     answer = ...                   # the learner's answer
     ex.output_size.check(answer)   # right, or what is wrong
-    ex.output_size.hint()          # a nudge
-    ex.output_size.solution()      # the answer, when stuck
+    # ex.output_size.hint()        # a nudge, opt-in: remove the # to see it
+    # ex.output_size.solution()    # the answer, when stuck
 
 A check never crashes on an unfinished exercise: ``...``/``None`` or a
 function that still raises ``NotImplementedError`` is reported as "not done
-yet", so a student copy with stubs runs top to bottom.
+yet", so a student copy with stubs runs top to bottom. A check never changes
+the learner's random numbers either: it runs inside ``keep_rng_state()``, and
+a checker that wants fixed random numbers uses ``seeded(0)``.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
+import random
+import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
+
+#: The exercise module of each notebook, in course order.
+NOTEBOOK_MODULES = {
+    "setup": "00_setup",
+    "conv_arithmetic": "01_conv2d_output_size",
+    "cifar_cnn": "02_cifar10_sequential_cnn",
+    "residual_blocks": "03_residual_blocks",
+    "resnet18": "04_resnet18_gpu_training",
+    "mnist_resnet": "05_mnist_resnet",
+    "d2l_resnet": "06_fashion_mnist_resnet18_d2l",
+    "visualizing": "07_visualizing_residual_connections",
+    "multi_gpu": "08_from_notebook_to_multi_gpu",
+}
 
 
 @dataclass(frozen=True)
@@ -64,13 +84,22 @@ class Exercise:
         """Print what the exercise asks."""
         print(f"{self.name}: {self._question}")
 
+    def markdown(self) -> str:
+        """The question as a markdown cell's text, so the notebook reads without running it.
+
+        >>> Exercise("padding", "Which padding keeps 32x32?", lambda a: None, "", "").markdown()
+        '**Exercise `padding`.** Which padding keeps 32x32?'
+        """
+        return f"**Exercise `{self.name}`.** {self._question}"
+
     def check(self, answer: Any) -> Result:
         """Check ``answer``; the returned ``Result`` prints as one line."""
-        if answer is ... or answer is None:
+        if _unfinished(answer):
             return Result(self.name, False, "replace the `...` with your answer, then run this cell again.",
                           done=False)
         try:
-            problem = self._checker(answer)
+            with keep_rng_state():  # the learner's next random numbers stay theirs
+                problem = self._checker(answer)
         except NotImplementedError:
             return Result(self.name, False, "your code still raises NotImplementedError: "
                           "replace that line with your solution.", done=False)
@@ -83,7 +112,11 @@ class Exercise:
         return Result(self.name, True, self._praise)
 
     def hint(self) -> None:
-        """Print a hint."""
+        """Print a hint: a nudge (what to look at, a formula's shape), never the solution.
+
+        Notebooks call it from a commented-out cell, ``# ex.NAME.hint()``, so that
+        a learner sees it only after asking for it.
+        """
         print(f"Hint for {self.name}: {self._hint}")
 
     #: Set by ``hide_solutions()``, which the first cells of a student copy call.
@@ -100,6 +133,13 @@ class Exercise:
         return f"Exercise({self.name!r}): {self._question}"
 
 
+def _unfinished(answer: Any) -> bool:
+    """``...`` or ``None``, or a tuple/list still holding one (``answer = (hardest, other)`` with both still ``...``)."""
+    if answer is ... or answer is None:
+        return True
+    return isinstance(answer, (tuple, list)) and any(part is ... for part in answer)
+
+
 def hide_solutions(hidden: bool = True) -> None:
     """Make every ``Exercise.solution()`` say "ask your instructor" instead of answering.
 
@@ -107,6 +147,83 @@ def hide_solutions(hidden: bool = True) -> None:
     student notebook; ``hide_solutions(False)`` shows the solutions again.
     """
     Exercise.solutions_hidden = hidden
+
+
+@contextlib.contextmanager
+def keep_rng_state() -> Iterator[None]:
+    """Run a block and then restore every global random number generator it may have used.
+
+    torch's CPU generator (and the CUDA ones, once CUDA is in use), Python's
+    ``random`` and NumPy's: a check that builds a model or draws a test batch
+    leaves the learner's next ``torch.randn`` exactly as it would have been.
+
+    >>> state = torch.get_rng_state()
+    >>> with keep_rng_state():
+    ...     _ = torch.randn(3)
+    >>> torch.equal(state, torch.get_rng_state())
+    True
+    """
+    python_state = random.getstate()
+    numpy = sys.modules.get("numpy")  # restored only if already imported: no import for it
+    numpy_state = numpy.random.get_state() if numpy is not None else None
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        random.setstate(python_state)
+        if numpy_state is not None:
+            numpy.random.set_state(numpy_state)
+
+
+@contextlib.contextmanager
+def seeded(seed: int = 0) -> Iterator[None]:
+    """Fixed random numbers inside the block (so a check says the same each time), restored after.
+
+    Use it instead of ``torch.manual_seed`` in a checker, which would reseed
+    the learner's own generator:
+
+    >>> with seeded(0):
+    ...     x = torch.randn(2)
+    >>> with seeded(0):
+    ...     torch.equal(x, torch.randn(2))
+    True
+    """
+    with keep_rng_state():
+        torch.default_generator.manual_seed(seed)  # the CPU generator only, inside the fork
+        yield
+
+
+def all_exercises() -> dict[str, "Exercise"]:
+    """Every ``Exercise`` of every notebook, keyed ``"module.name"`` (``"mnist_resnet.flatten_size"``).
+
+    Names repeat across notebooks (``flatten_size``, ``residual_block``), hence the module.
+    """
+    found: dict[str, Exercise] = {}
+    for module_name in NOTEBOOK_MODULES:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        for name, value in vars(module).items():
+            if isinstance(value, Exercise):
+                found[f"{module_name}.{value.name}"] = value
+    return found
+
+
+def question_text(name: str) -> str:
+    """The question of exercise ``name`` ("module.name", or a name used by one notebook only).
+
+    For notebook tests: the markdown cell before each ``ex.NAME.question()``
+    cell must contain it (compare with whitespace collapsed, since a pasted
+    question may be wrapped: ``" ".join(text.split())``).
+    """
+    exercises = all_exercises()
+    if name in exercises:
+        return exercises[name]._question
+    matches = [key for key in exercises if key.split(".", 1)[1] == name]
+    if len(matches) == 1:
+        return exercises[matches[0]]._question
+    if matches:
+        raise KeyError(f"{name!r} is an exercise of several notebooks: say which, one of {matches}")
+    raise KeyError(f"no exercise is called {name!r}: the names are {sorted(exercises)}")
 
 
 def expect_equal(expected: Any, what: str = "the answer") -> Callable[[Any], str | None]:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, Result, as_number, check_number
+from course_utils.exercises import Exercise, Result, _unfinished, as_number, check_number, seeded
 from course_utils.models import SequentialCNN
 
 __all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading"]
@@ -69,8 +69,9 @@ conv_parameters = Exercise(
     "The third convolution of the model is nn.Conv2d(32, 64, kernel_size=5, padding=2), with a "
     "bias (PyTorch's default). How many trainable parameters does it have? Work it out by hand.",
     _check_conv_parameters,
-    hint="Each of the 64 output channels has its own filter, which spans all 32 input channels: "
-         "32 x 5 x 5 weights, plus one bias. The padding and the image size add nothing.",
+    hint="Count one filter first: it looks at every input channel through a k x k window, and "
+         "it has a bias. Then ask how many filters the layer has. Padding and image size add "
+         "nothing.",
     solution="answer = 64 * 32 * 5 * 5 + 64  # 51,200 weights + 64 biases = 51,264",
     praise="right: 64 filters x (32 x 5 x 5) weights + 64 biases = 51,264, whatever the image size.",
 )
@@ -242,6 +243,11 @@ def _relu_problem(layers: list[nn.Module]) -> str | None:
 
 
 def _check_relu_sequential(answer: Any) -> str | None:
+    with seeded(0):  # the same test batch and reference every time
+        return _relu_sequential_problem(answer)
+
+
+def _relu_sequential_problem(answer: Any) -> str | None:
     model = answer() if callable(answer) and not isinstance(answer, nn.Module) else answer
     if model is None:
         return "your function returned None: did you forget `return nn.Sequential(...)`?"
@@ -288,8 +294,8 @@ relu_sequential = Exercise(
     "(145,578, as SequentialCNN) and loads SequentialCNN(relu=True)'s weights into your model "
     "by position, to test that the two compute the same function.",
     _check_relu_sequential,
-    hint="Start from the nn.Sequential above and add nn.ReLU() in four places: after each of the "
-         "three nn.MaxPool2d(2), and between nn.Linear(1024, 64) and nn.Linear(64, 10).",
+    hint="Copy the nn.Sequential above and insert nn.ReLU() layers where the question says. "
+         "print(SequentialCNN(relu=True)) shows the reference, layer by layer, to compare with.",
     solution="""def make_relu_cnn():
     return nn.Sequential(
         nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
@@ -402,7 +408,7 @@ class _ConfusionExercise(Exercise):
 
     def check(self, answer: Any, y_true: Any = None, y_pred: Any = None,
               classes: Sequence[str] = CIFAR10_CLASSES) -> Result:
-        if answer is not ... and answer is not None and (y_true is None or y_pred is None):
+        if not _unfinished(answer) and (y_true is None or y_pred is None):
             return Result(self.name, False, "pass your model's labels and predictions too: "
                           f"ex.{self.name}.check(answer, y_true, y_pred).")
         bound = Exercise(self.name, self._question,
@@ -415,15 +421,17 @@ confusion_reading = _ConfusionExercise(
     "confusion_reading",
     "Read your model's confusion matrix (rows: true class, columns: predicted class). Which "
     "class does it get wrong most often (the lowest per-class accuracy), and which class does it "
-    "most often mistake those images for? Answer with two names: answer = (\"...\", \"...\"). "
+    "most often mistake those images for? Answer with two class names, "
+    "answer = (hardest, confused_with), such as (\"cat\", \"dog\"). "
     "Read them off the figure, or compute them from `per_class` and `viz.confusion_matrix`.",
     lambda answer: "pass y_true and y_pred too",
     hint="The per-class accuracy is the diagonal of the normalised matrix: find its smallest "
          "entry. Then stay in that row and find the largest entry off the diagonal. Ties: any of "
          "the tied classes counts.",
-    solution="""hardest = min(per_class, key=per_class.get)          # the lowest per-class accuracy
-row = viz.confusion_matrix(y_true, y_pred, len(CLASSES))[CLASSES.index(hardest)].clone()
-row[CLASSES.index(hardest)] = -1                     # skip the correct predictions
-answer = (hardest, CLASSES[int(row.argmax())])""",
+    solution="""hardest = min(per_class, key=per_class.get)  # the lowest per-class accuracy
+matrix = viz.confusion_matrix(y_true, y_pred, len(CLASSES))  # rows: true class, columns: predicted
+confused_with = max((c for c in CLASSES if c != hardest),     # the largest count off the diagonal
+                    key=lambda c: matrix[CLASSES.index(hardest), CLASSES.index(c)])
+answer = (hardest, confused_with)""",
     praise="right: that is the weakest class, and the largest mistake in its row.",
 )

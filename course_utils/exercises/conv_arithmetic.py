@@ -67,8 +67,8 @@ output_size = Exercise(
     "torchvision's AlexNet starts with nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2) "
     "on a 3x224x224 image. Work out by hand (pencil, not PyTorch) the height of its output.",
     _check_output_size,
-    hint="Padded input: 224 + 2*2 = 228. The window of 11 fits 228 - 11 = 217 pixels of sliding "
-         "room; it moves 4 at a time, so floor(217 / 4) steps, plus the starting position.",
+    hint="Use the formula with d = 1. The padding is added on both sides of the image, and the "
+         "floor comes before the + 1.",
     solution="answer = (224 + 2 * 2 - 11) // 4 + 1  # floor(217 / 4) + 1 = 54 + 1 = 55",
     praise="right: floor((224 + 4 - 11) / 4) + 1 = 55. (The AlexNet paper says its input is 224, "
            "but its 55 only comes out exactly with 227 and no padding: (227 - 11) / 4 + 1 = 55. "
@@ -190,9 +190,9 @@ conv_out = Exercise(
     "padding p and dilation d on an input of height n. The check compares it with real "
     f"nn.Conv2d layers on {len(_GRID)} combinations.",
     _check_conv_out,
-    hint="The kernel spans d(k - 1) + 1 pixels. Slide it over the padded input (n + 2p pixels): "
-         "it has n + 2p - (d(k - 1) + 1) pixels of room, moves s at a time (whole steps only: //), "
-         "and its first position counts too.",
+    hint="Three questions: how wide is a kernel of k taps with d - 1 gaps between neighbours? "
+         "How much room does the padded input leave it? How many whole strides fit in that room, "
+         "counting the starting position? Test it on a case you can count by hand.",
     solution="def conv_out(n, k, s=1, p=0, d=1):\n"
              "    return (n + 2 * p - d * (k - 1) - 1) // s + 1",
     praise="right: your formula agrees with nn.Conv2d on every combination.",
@@ -249,8 +249,8 @@ stride_padding = Exercise(
     "A layer nn.Conv2d(32, 64, kernel_size=3, stride=?, padding=?) should turn 32x32 maps into "
     "16x16 maps. Give (stride, padding).",
     _check_stride_padding,
-    hint="Try stride 2 (halving needs a window that jumps 2 pixels), then solve "
-         "16 = floor((32 + 2p - 3) / 2) + 1 for the smallest p.",
+    hint="Halving the size takes a window that jumps 2 pixels at a time. With that stride, try "
+         "small paddings in the formula until it gives 16.",
     solution="answer = (2, 1)  # floor((32 + 2 - 3) / 2) + 1 = floor(15.5) + 1 = 16",
     praise="right: that layer gives 16x16. (2, 1) is what every ResNet uses to halve a map "
            "(conv3x3 with stride 2), and the only pair with padding smaller than the kernel; "
@@ -273,11 +273,9 @@ _DILATED_MISTAKES = {
 
 
 def _check_dilated_padding(answer: Any) -> str | None:
-    if isinstance(answer, str):
-        if answer.strip().lower() == "same":
-            return ("padding='same' works in PyTorch (for stride 1), but give the number it "
-                    "computes for this layer.")
-        return f"give one number, not {answer!r}."
+    if isinstance(answer, str) and answer.strip().lower() == "same":
+        return ("padding='same' works in PyTorch (for stride 1), but give the number it "
+                "computes for this layer.")
     value = as_number(answer)
     if value is None:
         return f"give one number, not {answer!r}."

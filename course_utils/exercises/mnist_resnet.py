@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, check_number, seeded
 
 __all__ = ["flatten_size", "block_parameters", "residual_block", "should_save"]
 
@@ -37,16 +37,12 @@ _FLATTEN_MISTAKES = {
 
 
 def _check_flatten_size(answer: Any) -> str | None:
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return f"give one number (an int), not {answer!r}."
-    if value == 375:
-        return None
-    if value in _FLATTEN_MISTAKES:
-        return _FLATTEN_MISTAKES[int(value)]
-    return (f"{answer!r} is not it. Follow one image: 28 -conv 5x5-> 24 -pool-> 12 "
-            "-conv 3x3-> ? -pool-> ?, then multiply height, width and channels.")
+    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) in (3, 4):
+        return (f"{tuple(answer)} is a shape; the linear layer receives it flattened: give its "
+                "length, the product channels x height x width.")
+    return check_number(answer, 375, _FLATTEN_MISTAKES,
+                        "Follow one image: 28 -conv 5x5-> 24 -pool-> 12 -conv 3x3-> ? -pool-> ?, "
+                        "then multiply height, width and channels.", what="one number (an int)")
 
 
 flatten_size = Exercise(
@@ -95,16 +91,10 @@ _BLOCK_MISTAKES = {
 
 
 def _check_block_parameters(answer: Any) -> str | None:
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return f"give one number (an int), not {answer!r}."
-    if value == _BLOCK_TOTAL:
-        return None
-    if value in _BLOCK_MISTAKES:
-        return _BLOCK_MISTAKES[int(value)]
-    return (f"{answer!r} is not it. A Conv2d(c_in, c_out, k) has c_out * c_in * k * k weights "
-            "and c_out biases; add the two convolutions (the skip connection has no parameters).")
+    return check_number(answer, _BLOCK_TOTAL, _BLOCK_MISTAKES,
+                        "A Conv2d(c_in, c_out, k) has c_out * c_in * k * k weights and c_out "
+                        "biases; add the two convolutions (the skip connection has no parameters).",
+                        what="one number (an int)")
 
 
 block_parameters = Exercise(
@@ -162,9 +152,14 @@ def _shape_problem(block: nn.Module, x: torch.Tensor) -> str | None:
 
 
 def _check_residual_block(answer: Any) -> str | None:
-    if not callable(answer):
-        return f"give the class itself (e.g. `answer = MyResBlock`), not {answer!r}."
-    torch.manual_seed(0)
+    if isinstance(answer, nn.Module) or not callable(answer):
+        return (f"give the class itself (`MyResBlock`, no brackets), not {type(answer).__name__} "
+                "object: the check builds its own blocks from it.")
+    with seeded(0):  # the same weights and test batches every time; the learner's RNG is untouched
+        return _residual_block_problem(answer)
+
+
+def _residual_block_problem(answer: Any) -> str | None:
     for channels, size in ((20, 12), (15, 5)):
         block = answer(channels)
         if not isinstance(block, nn.Module):
@@ -243,9 +238,9 @@ residual_block = Exercise(
     "ReLU between the two convolutions. The check builds it for 20 and 15 channels, and tests "
     "the shape, the skip connection and what sits between the convolutions.",
     _check_residual_block,
-    hint="In __init__ create self.conv1, self.conv2 and keep inner_relu; in forward: "
-         "out = self.conv1(x); if self.inner_relu: out = torch.relu(out); out = self.conv2(out); "
-         "return torch.relu(out + x).",
+    hint="__init__ makes the two layers and remembers the flag; forward runs them in turn. "
+         "Keep the input x aside before the first convolution: it is added back at the end, "
+         "before the last ReLU. The flag decides one thing only: what happens between the convolutions.",
     solution="""class MyResBlock(nn.Module):
     def __init__(self, channels, inner_relu=False):
         super().__init__()
@@ -283,9 +278,19 @@ def _check_should_save(answer: Any) -> str | None:
         ((0.95, 0.95), False, "a tie is no improvement: keep the earlier checkpoint (use >, as fit and "
                               "the tutorial do, not >=)."),
         ((0.5, 0.25), True, "0.5 > 0.25 should save."),
+        ((0.0, 0.0), False, "best=0.0 is a real best (an epoch at 0% was saved), and 0.0 is no "
+                            "improvement on it. `not best` treats 0.0 like None: test `best is None`."),
+        ((0.1, 0.0), True, "0.1 beats a best of 0.0 and must be saved; 0.0 is a number to beat, "
+                           "not 'no best yet'."),
     ]
     for (acc, best), expected, why in cases:
-        got = answer(acc, best)
+        try:
+            got = answer(acc, best)
+        except TypeError as err:
+            if best is not None:
+                raise
+            return (f"should_save({acc}, None) raised TypeError ({err}): None cannot be compared "
+                    "with a number, so deal with `best is None` before comparing.")
         if got is None:
             return "should_save returned None: did you forget `return`?"
         if bool(got) != expected:
@@ -299,7 +304,8 @@ should_save = Exercise(
     "the best so far, so the training loop should overwrite the best checkpoint. Before the "
     "first epoch there is no best yet: `best` is None.",
     _check_should_save,
-    hint="Two cases: `best is None` (nothing saved yet), else a strict improvement `acc > best`.",
+    hint="Two cases: nothing has been saved yet, or this epoch is strictly better. Careful with "
+         "the first one: a best of 0.0 is falsy but it is a best.",
     solution="def should_save(acc, best):\n    return best is None or acc > best",
     praise="right: save on the first epoch and on every strict improvement; a worse epoch or a "
            "tie leaves the best checkpoint alone.",

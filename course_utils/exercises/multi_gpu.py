@@ -54,8 +54,8 @@ per_rank_batch = Exercise(
     "You run `torchrun --nnodes=2 --nproc_per_node=4 -m course_utils train ... --batch-size 512`: "
     "two machines with 4 GPUs each. How many images does ONE process (one GPU) read per step?",
     _check_per_rank_batch,
-    hint="WORLD_SIZE counts every process on every machine: nnodes x nproc_per_node. "
-         "--batch-size is the global batch, shared evenly.",
+    hint="How many processes does torchrun start in all, counting both machines? That is "
+         "WORLD_SIZE, and --batch-size is the global batch, shared evenly among them.",
     solution="answer = 512 // (2 * 4)  # 64 images per GPU, 8 GPUs, 512 per optimizer step",
     praise="right: WORLD_SIZE = 2 x 4 = 8, and 512 / 8 = 64 images per GPU per step.",
 )
@@ -123,9 +123,9 @@ epoch_plan = Exercise(
     "DistributedSampler (drop_last=False), how many optimizer steps that is with the per-rank "
     "batch global_batch // world_size, and how many images the sampler repeats to pad.",
     _check_epoch_plan,
-    hint="Every rank must take the same number of steps, so the sampler rounds UP: "
-         "ceil(n / world_size) per rank, filled with repeats. The loader keeps the last, "
-         "smaller batch: round up again.",
+    hint="All ranks must take the same number of steps, so the sampler never drops an image: it "
+         "pads with repeats. The loader keeps a last, smaller batch (drop_last=False). Both facts "
+         "tell you which way to round.",
     solution="def epoch_plan(n_images, global_batch, world_size):\n"
              "    per_rank = math.ceil(n_images / world_size)\n"
              "    steps = math.ceil(per_rank / (global_batch // world_size))\n"
@@ -164,8 +164,8 @@ scaled_lr = Exercise(
     "GPUs and keep 256 images per GPU. By the linear scaling rule (Goyal et al., 2017, "
     "'Accurate, Large Minibatch SGD'), what learning rate should you start from?",
     _check_scaled_lr,
-    hint="The global batch grows from 256 to 8 x 256. The rule: multiply the batch by k, "
-         "multiply the learning rate by k (and warm it up over the first epochs; one-cycle does).",
+    hint="First find k: how many times larger is the new global batch (all GPUs together) than "
+         "the one the 0.1 was tuned for? The linear rule scales the learning rate by that k.",
     solution="answer = 0.1 * (8 * 256) / 256  # 0.8: the batch grew 8x, so does the learning rate",
     praise="right: 0.8. Large rates need a warm-up, which is what the rising half of one-cycle does.",
 )
@@ -176,11 +176,13 @@ scaled_lr = Exercise(
 # ---------------------------------------------------------------------------
 
 def _check_who_writes(answer: Any) -> str | None:
+    items = answer if isinstance(answer, (set, list, tuple, frozenset, range)) else [answer]
     try:
-        ranks = {int(r) for r in (answer if isinstance(answer, (set, list, tuple, frozenset, range))
-                                  else [answer])}
+        if any(isinstance(r, bool) or float(r) != int(float(r)) for r in items):
+            raise ValueError("not a whole number")
+        ranks = {int(float(r)) for r in items}
     except (TypeError, ValueError):
-        return f"give a set of ranks such as {{1, 2}}, not {answer!r}."
+        return f"give a set of ranks (whole numbers) such as {{1, 2}}, not {answer!r}."
     if ranks == {0}:
         return None
     if ranks == {0, 4}:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, seeded
 from course_utils.models import ResidualBlock
 
 __all__ = ["block_output_shape", "needs_projection", "projection_parameters", "residual_block"]
@@ -75,8 +75,9 @@ block_output_shape = Exercise(
     "What is the shape of the output, as a tuple (N, C, H, W)? Work it out by hand; "
     "conv1 is 3x3 with padding 1 and the given stride, conv2 3x3 with padding 1 and stride 1.",
     _check_block_output_shape,
-    hint="Only conv1 changes the size: out = (n + 2p - k) // s + 1 with n=15, p=1, k=3, s=2. "
-         "The channels become out_channels. The batch size never changes.",
+    hint="Go dimension by dimension. The batch size never changes; the channels are set by the "
+         "block's convolutions; of the two, only the one with the stride changes the height and "
+         "width (use the output-size formula, it floors).",
     solution="answer = (8, 128, 8, 8)  # (15 + 2*1 - 3) // 2 + 1 = 8; the 1x1 shortcut: (15 - 1) // 2 + 1 = 8",
     praise="right: (15 + 2 - 3) // 2 + 1 = 8. The 1x1 projection with stride 2 gives "
            "(15 - 1) // 2 + 1 = 8 as well, so the two paths can be added.",
@@ -327,8 +328,8 @@ def _skip_problem(block: nn.Module, call: str, c_in: int, c_out: int, stride: in
 
 
 def _same_as_reference(block: nn.Module, call: str, c_in: int, c_out: int, stride: int) -> str | None:
-    torch.manual_seed(1)
-    reference = ResidualBlock(c_in, c_out, stride)
+    with seeded(1):
+        reference = ResidualBlock(c_in, c_out, stride)
     _randomize_batch_norms(reference, seed=1)
     try:
         block.load_state_dict(reference.state_dict())
@@ -352,7 +353,11 @@ def _same_as_reference(block: nn.Module, call: str, c_in: int, c_out: int, strid
 def _check_residual_block(answer: Any) -> str | None:
     if not (isinstance(answer, type) and issubclass(answer, nn.Module)):
         return f"give the class itself (`answer = MyBlock`), not {answer!r}."
-    torch.manual_seed(0)
+    with seeded(0):  # the same weights and test batches every time; the learner's RNG is untouched
+        return _residual_block_problem(answer)
+
+
+def _residual_block_problem(answer: Any) -> str | None:
     for c_in, c_out, stride in _BLOCK_CASES:
         block, problem = _build(answer, c_in, c_out, stride)
         if problem:
@@ -375,11 +380,10 @@ residual_block = Exercise(
     "of channels, silences the residual branch to see the skip, and compares it with "
     "ResidualBlock.",
     _check_residual_block,
-    hint="Start from SimpleBlock above. In __init__: conv1 gets (in_channels, out_channels, stride); "
-         "conv2 (out_channels, out_channels); `if stride != 1 or in_channels != out_channels:` "
-         "self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), "
-         "nn.BatchNorm2d(out_channels)). In forward: identity = x if self.downsample is None "
-         "else self.downsample(x).",
+    hint="Start from SimpleBlock above. Which convolution takes the stride, and which channel "
+         "counts does each one map between? The shortcut needs a projection exactly when your "
+         "needs_projection says so; it must give the same shape as the residual branch. In "
+         "forward, compute the shortcut from the block's input, before x is overwritten.",
     solution="""class MyBlock(nn.Module):
     def __init__(self, in_channels, out_channels, stride=1):
         super().__init__()

@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, as_number, check_number
+from course_utils.exercises import Exercise, as_number, check_number, seeded
 from course_utils.models import ResidualBlock, count_parameters
 from course_utils.train import History
 
 __all__ = ["stage_shapes", "make_layer", "stem_savings", "best_epoch", "images_per_second",
-           "example_history", "EXAMPLE_TRAIN_SIZE"]
+           "example_history", "EXAMPLE_TRAIN_SIZE", "EXAMPLE_VAL_SIZE"]
 
 
 # ---------------------------------------------------------------------------
@@ -88,8 +88,9 @@ stage_shapes = Exercise(
     "padding 3, BN, ReLU, max-pool 3x3 stride 2 padding 1). Give the output shape "
     "(channels, height, width) of layer1, layer2, layer3 and layer4, as a list of four tuples.",
     _check_stage_shapes,
-    hint="out = (n + 2p - k) // s + 1 for the convolution and the max-pool alike. The stem takes "
-         "32 to 16, then to ?; layer1 keeps the size; layer2-4 each halve it (3x3, stride 2, padding 1).",
+    hint="out = (n + 2p - k) // s + 1, for the convolution and the max-pool alike. Apply it at "
+         "every step with stride 2: two in the stem, and the first block of each stage that "
+         "doubles the channels (layer1 does not).",
     solution="answer = [(64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)]  "
              "# 32 -conv-> 16 -pool-> 8 -> 8 -> 4 -> 2 -> 1",
     praise="right: 32 -> 16 -> 8 before layer1, and layer4 works on a single pixel. "
@@ -112,14 +113,18 @@ def _stride(block: nn.Module) -> tuple[int, ...] | None:
 
 
 def _check_make_layer(answer: Any) -> str | None:
-    if not callable(answer):
-        return f"give the function itself (`answer = make_layer`), not {answer!r}."
+    if isinstance(answer, nn.Module) or not callable(answer):
+        return f"give the function itself (`make_layer`, no brackets), not a {type(answer).__name__}."
     cases = [  # (in_channels, channels, blocks, stride, input size)
         (64, 128, 2, 2, 8),   # layer2 of ResNet-18: changes the shape
         (64, 64, 2, 1, 8),    # layer1: keeps it
         (128, 256, 3, 2, 8),  # a ResNet-34-like stage with three blocks
     ]
-    torch.manual_seed(0)
+    with seeded(0):  # the same weights and test batches every time; the learner's RNG is untouched
+        return _make_layer_problem(answer, cases)
+
+
+def _make_layer_problem(answer: Any, cases: list[tuple[int, int, int, int, int]]) -> str | None:
     for in_channels, channels, blocks, stride, size in cases:
         call = f"make_layer({in_channels}, {channels}, blocks={blocks}, stride={stride})"
         layer = answer(in_channels, channels, blocks, stride)
@@ -177,8 +182,8 @@ make_layer = Exercise(
     "gets the 1x1 projection shortcut when the shape changes), the others keep channels and "
     "the size. The check builds layer1- and layer2-like stages and a three-block one.",
     _check_make_layer,
-    hint="blocks = [ResidualBlock(in_channels, channels, stride)], then append "
-         "ResidualBlock(channels, channels) blocks - 1 times; return nn.Sequential(*blocks).",
+    hint="Build a Python list of blocks and wrap it in nn.Sequential. Only the first block sees "
+         "in_channels and the stride; what do the others receive, and what stride keeps the size?",
     solution="""def make_layer(in_channels, channels, blocks, stride):
     layers = [ResidualBlock(in_channels, channels, stride)]       # may change the shape
     layers += [ResidualBlock(channels, channels) for _ in range(1, blocks)]  # keep it
@@ -235,38 +240,51 @@ stem_savings = Exercise(
 # best_epoch and images_per_second: read a History
 # ---------------------------------------------------------------------------
 
-#: Training images per epoch in the example run (the whole CIFAR-10 training set).
-EXAMPLE_TRAIN_SIZE = 50_000
+#: Training images per epoch in the example run: CIFAR-10's 50,000 less 5,000 held out for validation.
+EXAMPLE_TRAIN_SIZE = 45_000
+EXAMPLE_VAL_SIZE = 5_000
 
 _EX_SECONDS = [41.8, 23.4, 22.6, 22.9, 22.7, 23.1, 22.5]
-_EX_TEST_LOSS = [1.12, 0.79, 0.53, 0.56, 0.58, 0.64, 0.71]
-_EX_TEST_ACC = [0.612, 0.738, 0.821, 0.843, 0.862, 0.851, 0.848]
+_EX_VAL_LOSS = [1.12, 0.79, 0.53, 0.56, 0.58, 0.64, 0.71]
+_EX_VAL_ACC = [0.612, 0.738, 0.821, 0.843, 0.862, 0.851, 0.848]
+_EX_TEST_ACC = [0.605, 0.731, 0.815, 0.838, 0.853, 0.856, 0.842]  # for the record only
 _BEST_EPOCH = 5
 
 
 def example_history() -> History:
-    """An invented 7-epoch run on the full CIFAR-10 (50,000 images per epoch), GPU-like timings.
+    """An invented 7-epoch CIFAR-10 run (45,000 training and 5,000 validation images), GPU-like timings.
 
-    The first epoch is slow (workers start, cuDNN tries its algorithms); test loss is lowest
-    at epoch 3 while test accuracy peaks at epoch 5, as often happens once a model grows
-    over-confident. The numbers are made up for the exercises, not measured.
+    The first epoch is slow (workers start, cuDNN tries its algorithms). Validation loss is
+    lowest at epoch 3 while validation accuracy peaks at epoch 5, as often happens once a
+    model grows over-confident; the test set, recorded too, happens to peak at epoch 6. The
+    numbers are made up for the exercises, not measured.
     """
     h = History()
-    train_loss = [1.53, 0.92, 0.64, 0.48, 0.37, 0.27, 0.19]
-    train_acc = [0.441, 0.672, 0.776, 0.833, 0.871, 0.905, 0.934]
-    lr = [0.02, 0.19, 0.17, 0.13, 0.08, 0.04, 0.01]
-    for i, seconds in enumerate(_EX_SECONDS):
-        h.append(epoch=i + 1, train_loss=train_loss[i], train_acc=train_acc[i],
-                 test_loss=_EX_TEST_LOSS[i], test_acc=_EX_TEST_ACC[i], lr=lr[i],
-                 seconds=seconds, examples_per_s=EXAMPLE_TRAIN_SIZE / seconds)
+    columns = {
+        "train_loss": [1.53, 0.92, 0.64, 0.48, 0.37, 0.27, 0.19],
+        "train_acc": [0.441, 0.672, 0.776, 0.833, 0.871, 0.905, 0.934],
+        "val_loss": _EX_VAL_LOSS, "val_acc": _EX_VAL_ACC,
+        "test_loss": [1.14, 0.81, 0.55, 0.57, 0.60, 0.65, 0.73], "test_acc": _EX_TEST_ACC,
+        "lr": [0.02, 0.19, 0.17, 0.13, 0.08, 0.04, 0.01],
+        "seconds": _EX_SECONDS,
+        "examples_per_s": [EXAMPLE_TRAIN_SIZE / s for s in _EX_SECONDS],
+    }
+    kept = History.__dataclass_fields__  # the columns this version of History has
+    for i in range(len(_EX_SECONDS)):
+        h.append(epoch=i + 1, **{name: values[i] for name, values in columns.items() if name in kept})
     return h
 
 
 _BEST_MISTAKES = {
-    len(_EX_SECONDS): "that is the last epoch. fit keeps the epoch with the highest test accuracy, "
-                      "and after the peak the model starts to over-fit.",
-    _EX_TEST_LOSS.index(min(_EX_TEST_LOSS)) + 1: "that epoch has the lowest test loss; fit (and the "
-                                                 "question) pick the highest test accuracy.",
+    len(_EX_SECONDS): "that is the last epoch (and the one with the highest training accuracy). "
+                      "fit keeps the epoch with the highest validation accuracy; after its peak "
+                      "the model starts to over-fit.",
+    _EX_VAL_LOSS.index(min(_EX_VAL_LOSS)) + 1: "that epoch has the lowest validation loss; fit (and "
+                                               "the question) pick the highest validation accuracy.",
+    _EX_TEST_ACC.index(max(_EX_TEST_ACC)) + 1: "that epoch has the highest *test* accuracy. fit "
+                                               "chooses on the validation split (h.val_acc): a model "
+                                               "chosen on the test set would make its test score "
+                                               "look better than it is.",
     _BEST_EPOCH - 1: "that is the position in the list (Python counts from 0); the epoch number is "
                      "h.epoch[that index].",
 }
@@ -282,20 +300,21 @@ def _check_best_epoch(answer: Any) -> str | None:
         return _BEST_MISTAKES[int(value)]
     if not 1 <= value <= len(_EX_SECONDS):
         return f"the run has epochs 1 to {len(_EX_SECONDS)}; {answer!r} is not one of them."
-    return f"epoch {answer!r} does not have the highest test accuracy: compare h.test_acc."
+    return f"epoch {answer!r} does not have the highest validation accuracy: compare h.val_acc."
 
 
 best_epoch = Exercise(
     "best_epoch",
-    "`h = ex.example_history()` is a 7-epoch run. Which epoch's weights does "
-    "`fit(..., checkpoint=...)` keep as the best ones, and `load_weights(model, path)` load? "
+    "`h = ex.example_history()` is a 7-epoch run with a validation split. Which epoch's weights "
+    "does `fit(..., checkpoint=...)` keep as the best ones, and `load_weights(model, path)` load? "
     "Compute it from h's columns (an epoch number, counting from 1).",
     _check_best_epoch,
-    hint="fit scores each epoch by its test accuracy (h.test_acc). Find the position of the "
-         "largest value, then look up h.epoch at that position.",
-    solution="answer = h.epoch[h.test_acc.index(max(h.test_acc))]  # 5 (h.best_epoch() agrees)",
-    praise="right: epoch 5 (86.2%). Its test loss is not the lowest, and it is not the last epoch: "
-           "keeping the best checkpoint is what saves you from the last epochs' over-fitting.",
+    hint="fit scores each epoch on the validation split, never on the test set. Careful: list "
+         "positions count from 0, epochs from 1.",
+    solution="answer = h.epoch[h.val_acc.index(max(h.val_acc))]  # 5 (h.best_epoch() agrees)",
+    praise="right: epoch 5 (86.2% on validation). Its validation loss is not the lowest, it is not "
+           "the last epoch, and the test set would have picked another: keeping the best "
+           "checkpoint on held-out data is what saves you from the last epochs' over-fitting.",
 )
 
 
@@ -306,12 +325,15 @@ _RATE_MISTAKES = [
      "that is the mean of the per-epoch rates. It gives the slow first epoch as much weight as "
      "the others although it lasted almost twice as long: divide all images by all seconds."),
     (EXAMPLE_TRAIN_SIZE / sum(_EX_SECONDS),
-     "that divides one epoch's images by the whole run's seconds: the run saw 50,000 images "
+     "that divides one epoch's images by the whole run's seconds: the run saw 45,000 images "
      "in each of its epochs."),
     ((_TOTAL_IMAGES - EXAMPLE_TRAIN_SIZE) / sum(_EX_SECONDS[1:]),
      "that is the steady rate without the first epoch. Worth knowing, but the question asks "
      "for the whole run, warm-up included."),
     (EXAMPLE_TRAIN_SIZE / _EX_SECONDS[-1], "that is the last epoch's rate alone; take the whole run."),
+    ((EXAMPLE_TRAIN_SIZE + EXAMPLE_VAL_SIZE) * len(_EX_SECONDS) / sum(_EX_SECONDS),
+     "the 5,000 validation images are held out of training: they are scored, not trained on, "
+     "and h.seconds times the training pass only."),
     ((EXAMPLE_TRAIN_SIZE + 10_000) * len(_EX_SECONDS) / sum(_EX_SECONDS),
      "the 10,000 test images are not part of it: h.seconds times the training pass only."),
     (sum(_EX_SECONDS) / _TOTAL_IMAGES, "that is seconds per image; the question asks for images per second."),
@@ -333,13 +355,14 @@ def _check_images_per_second(answer: Any) -> str | None:
 
 images_per_second = Exercise(
     "images_per_second",
-    "In the same run `h = ex.example_history()`, every epoch trained on all 50,000 CIFAR-10 "
-    "training images (`ex.EXAMPLE_TRAIN_SIZE`). How many images per second did training "
-    "process over the whole run, the slow first epoch included? Compute it from h.seconds.",
+    "In the same run `h = ex.example_history()`, every epoch trained on the 45,000 CIFAR-10 "
+    "training images left after holding out 5,000 for validation (`ex.EXAMPLE_TRAIN_SIZE`). How "
+    "many images per second did training process over the whole run, the slow first epoch "
+    "included? Compute it from h.seconds.",
     _check_images_per_second,
-    hint="A rate over the whole run is total work over total time: the images of all epochs "
-         "divided by sum(h.seconds). Averaging the per-epoch rates is not the same.",
-    solution="answer = len(h) * ex.EXAMPLE_TRAIN_SIZE / sum(h.seconds)  # 350,000 / 179.0 s = 1,955 images/s",
+    hint="A rate over a whole run is its total work over its total time. Averaging the "
+         "per-epoch rates is not the same: the epochs did not last equally long.",
+    solution="answer = len(h) * ex.EXAMPLE_TRAIN_SIZE / sum(h.seconds)  # 315,000 / 179.0 s = 1,760 images/s",
     praise=f"right: {_TOTAL_IMAGES:,} images in {sum(_EX_SECONDS):.1f} s, {_RATE:,.0f} images/s. "
            "(h.seconds covers the training passes only; evaluation comes on top.)",
 )

@@ -77,8 +77,8 @@ layer4_size = Exercise(
     "Take the ResNet-18 whose stem has stride 2 (`variants['stem stride 2']` above) and feed "
     "it a 64x64 image instead of a 32x32 one. What is the height (= width) of layer4's output?",
     _check_layer4_size,
-    hint="The 3x3 stem with padding 1 and stride 2 halves the size; layer1 keeps it; "
-         "layer2, layer3 and layer4 each halve it once.",
+    hint="Only the stride-2 steps change the size, each halving it. Count them between the "
+         "image and layer4's output: the stem is one; which stages start with another?",
     solution="answer = 64 // 2 // 2 // 2 // 2  # halved by the stem, layer2, layer3 and layer4",
     praise="right: 64 -> 32 (stem) -> 32 (layer1) -> 16 -> 8 -> 4, so layer4 sees 4x4 maps.",
 )
@@ -90,9 +90,12 @@ layer4_size = Exercise(
 
 def _check_stage_channels(answer: Any) -> str | None:
     try:
-        values = [int(v) for v in answer]
+        if isinstance(answer, (str, bytes)) or any(isinstance(v, bool) or float(v) != int(float(v))
+                                                   for v in answer):
+            raise ValueError("not whole numbers")
+        values = [int(float(v)) for v in answer]
     except (TypeError, ValueError):
-        return f"give a list of four numbers, e.g. [a, b, c, d], not {answer!r}."
+        return f"give a list of four whole numbers, e.g. [a, b, c, d], not {answer!r}."
     if values == [64, 128, 256, 512]:
         return None
     if values == [64, 64, 128, 256]:
@@ -113,8 +116,8 @@ stage_channels = Exercise(
     "List the number of channels of the output of layer1, layer2, layer3 and layer4 of "
     "`resnet18()` (the feature maps drawn above), as [layer1, layer2, layer3, layer4].",
     _check_stage_channels,
-    hint="Stage k of ResNet has 64 * 2**k channels (k = 0 for layer1); the spatial size halves "
-         "when the channels double, so each block costs about the same.",
+    hint="The feature maps above were drawn from `feats`: print feats[name].shape for each "
+         "stage and read dimension 1 (N, C, H, W).",
     solution="answer = [64, 128, 256, 512]",
     praise="right: 64, 128, 256, 512. The channels double as the maps halve, and the later, "
            "smaller maps are the more abstract ones.",
