@@ -101,8 +101,9 @@ def d2l_stem(in_channels: int = 1, padding: int = 3) -> nn.Sequential:
 
     ``padding=3`` is the book's (and the ResNet paper's). ``padding=2``, as
     some copies of the chapter have it, makes the convolution's output one
-    pixel smaller; after the pool it makes no difference for sizes that are
-    multiples of 4 (224, 96), but it does for others (98: 25 against 24).
+    pixel smaller (no input pixel is lost: the grid of windows starts one pixel
+    further in). After the pool the two agree when the size is 0 or 3 more
+    than a multiple of 4 (224, 96, 99), and differ otherwise (98: 25 against 24).
     """
     return nn.Sequential(
         nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=padding),

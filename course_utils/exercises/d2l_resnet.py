@@ -29,7 +29,7 @@ _STEM_MISTAKES = {
     48: "48 is the convolution's output; the stem ends with a max-pool (3x3, stride 2, "
         "padding 1) that halves it again.",
     47: "47 is (96 + 2*3 - 7) / 2 = 47.5 floored, without the +1 of the formula and without "
-        "the max-pool (or the seed's padding 2 without the max-pool). Finish both steps.",
+        "the max-pool (or padding 2 without the max-pool). Finish both steps.",
     23: "one short: the max-pool has padding 1, and the formula ends with +1: "
         "floor((48 + 2*1 - 3) / 2) + 1.",
     22: "that leaves out both paddings (3 for the convolution, 1 for the max-pool).",
@@ -80,7 +80,7 @@ def _check_padding_matters(answer: Any) -> str | None:
 
 padding_matters = Exercise(
     "padding_matters",
-    "The seed's stem uses padding=2 where d2l uses padding=3, and both give 56 for 224 and "
+    "A stem you will meet uses padding=2 where d2l uses padding=3, and both give 56 for 224 and "
     "24 for 96 after the max-pool. Find an input size n between 90 and 100 for which the two "
     "paddings give DIFFERENT sizes after the max-pool. `answer = n`.",
     _check_padding_matters,
@@ -89,8 +89,10 @@ padding_matters = Exercise(
          "(3x3, stride 2, padding 1) keep that one-pixel difference, and when does it absorb it?",
     solution="answer = 98  # conv: 49 (padding 3) vs 48 (padding 2); pool: 25 vs 24. "
              "Also 90, 93, 94 and 97: every n whose convolution output c is odd.",
-    praise="right: here padding 2 costs a row and a column after the pool. Sizes that are "
-           "multiples of 4 (224, 96) hide the difference, which is why the seed's bug went unnoticed.",
+    praise="right: here the two stems end one pixel apart after the pool. No input pixel is "
+           "lost with padding 2: its grid of 7x7 windows starts one pixel further in, and fits one "
+           "stride-2 step fewer. The sizes agree when n is 0 or 3 more than a multiple of 4 "
+           "(224, 96, 99), which is why the difference often goes unnoticed.",
 )
 
 
@@ -240,8 +242,8 @@ examples_per_sec = Exercise(
     _check_examples_per_sec,
     hint="Find what metric[2] and timer.sum() count in train_ch6's source: one epoch or all of "
          "them? The printed rate must be examples over seconds of the same span.",
-    solution="answer = 60_000 * 10 / 254.5  # 2357.6: the seed's figure, so its timer read about 254.5 s",
-    praise="right: 2357.6 examples/sec, the seed's figure. It leaves out the time the loader "
+    solution="answer = 60_000 * 10 / 254.5  # 2357.6 examples/sec",
+    praise="right: 2357.6 examples/sec. It leaves out the time the loader "
            "spends preparing batches and the test-set evaluation, so a whole epoch takes longer "
            "than 60,000 / 2357.6 = 25.4 s.",
 )

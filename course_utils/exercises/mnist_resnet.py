@@ -177,12 +177,12 @@ def _residual_block_problem(answer: Any) -> str | None:
     first, second = convs
     if (first.kernel_size, second.kernel_size) != ((5, 5), (3, 3)):
         return (f"the kernels are {first.kernel_size[0]}x{first.kernel_size[0]} then "
-                f"{second.kernel_size[0]}x{second.kernel_size[0]}; the tutorial's block uses 5x5 then 3x3.")
+                f"{second.kernel_size[0]}x{second.kernel_size[0]}; the block uses 5x5 then 3x3.")
     if first.out_channels != 30:
         return f"the first convolution should have 30 output channels, not {first.out_channels}."
     n_params = sum(p.numel() for p in block.parameters())
     if n_params != _BLOCK_TOTAL:
-        return (f"MyResBlock(20) has {n_params:,} parameters, the tutorial's block {_BLOCK_TOTAL:,}: "
+        return (f"MyResBlock(20) has {n_params:,} parameters, the block of the notebook {_BLOCK_TOTAL:,}: "
                 "two convolutions with biases and nothing else with weights.")
 
     # The skip: silence the second convolution; what is left must be relu(0 + x).
@@ -196,7 +196,7 @@ def _residual_block_problem(answer: Any) -> str | None:
         return ("with the convolutions' output set to zero the block returned zeros: the skip "
                 "connection is missing. Return relu(out + x), adding the block's input x.")
     if torch.allclose(y, x):
-        return "the skip is there, but apply ReLU after the addition: relu(out + x), as the tutorial does."
+        return "the skip is there, but apply ReLU after the addition: relu(out + x), as in the notebook's ResBlock."
     if not torch.allclose(y, torch.relu(x)):
         return "with the convolutions silenced the block should return relu(x): add x itself, unchanged."
 
@@ -227,7 +227,7 @@ def _residual_block_problem(answer: Any) -> str | None:
                         "relu(first convolution's output).")
         elif not torch.allclose(into, after):
             return ("without inner_relu (the default) nothing should sit between the two convolutions, "
-                    "as in the tutorial; apply the ReLU only when inner_relu=True.")
+                    "as in the original block; apply the ReLU only when inner_relu=True.")
     return None
 
 
@@ -274,9 +274,8 @@ def _check_should_save(answer: Any) -> str | None:
                             "not `not best` (0.0 is falsy too)."),
         ((0.97, 0.95), True, "an epoch better than the best so far (0.97 > 0.95) must be saved."),
         ((0.93, 0.95), False, "an epoch worse than the best (0.93 < 0.95) must not overwrite the "
-                              "best checkpoint; the seed's else branch printed 'saved' here by mistake."),
-        ((0.95, 0.95), False, "a tie is no improvement: keep the earlier checkpoint (use >, as fit and "
-                              "the tutorial do, not >=)."),
+                              "best checkpoint (and must not announce a save either)."),
+        ((0.95, 0.95), False, "a tie is no improvement: keep the earlier checkpoint (use >, as fit does, not >=)."),
         ((0.5, 0.25), True, "0.5 > 0.25 should save."),
         ((0.0, 0.0), False, "best=0.0 is a real best (an epoch at 0% was saved), and 0.0 is no "
                             "improvement on it. `not best` treats 0.0 like None: test `best is None`."),
@@ -300,7 +299,7 @@ def _check_should_save(answer: Any) -> str | None:
 
 should_save = Exercise(
     "should_save",
-    "Write `should_save(acc, best)`: True when this epoch's test accuracy `acc` beats `best`, "
+    "Write `should_save(acc, best)`: True when this epoch's validation accuracy `acc` beats `best`, "
     "the best so far, so the training loop should overwrite the best checkpoint. Before the "
     "first epoch there is no best yet: `best` is None.",
     _check_should_save,
