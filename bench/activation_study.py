@@ -29,7 +29,7 @@ from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import SequentialCNN
 from course_utils.train import evaluate, fit
-from report import header, mean_sd, write_json
+from report import header, mean_sd, print_table, write_json
 
 ARMS = {
     "average-pools, no activation (linear)": {"pool": "avg"},
@@ -58,6 +58,7 @@ def one_run(options: dict, seed: int, args: argparse.Namespace, device: torch.de
 
 
 def markdown(results: dict[str, list[dict]]) -> str:
+    """The table, then the error bar of one test accuracy on this many test images."""
     lines = ["| model | test accuracy, % | validation accuracy, % | train accuracy at the end, % | chosen epochs |",
              "| --- | --- | --- | --- | --- |"]
     for name, runs in results.items():
@@ -66,7 +67,10 @@ def markdown(results: dict[str, list[dict]]) -> str:
                          f"{mean_sd([r['val_acc'] for r in runs])} | "
                          f"{mean_sd([r['final_train_acc'] for r in runs])} | "
                          f"{', '.join(str(r['chosen_epoch']) for r in runs)} |")
-    return "\n".join(lines)
+    n_test = next(runs for runs in results.values() if runs)[0]["sizes"][2]
+    se = 100 * math.sqrt(0.25 / n_test)  # the largest standard error of one accuracy on n_test images
+    return "\n".join(lines) + (f"\n\nOne accuracy on {n_test:,} test images has a standard error of up to "
+                               f"{se:.1f} points.")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -80,7 +84,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--allow-partial", action="store_true",
                         help="accept a partial copy of CIFAR-10, such as the course's sample data")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (after every run)")
+    parser.add_argument("--table", metavar="FILE", help="only print the table of a report written by --json "
+                                                       "(also of a run that was cut short)")
     args = parser.parse_args(argv)
+    if args.table:
+        return print_table(args.table, markdown)
 
     device = get_device()
     report = header(device, f"CIFAR-10 in COURSE_DATA_DIR, {args.val:,} training images held out for "
@@ -97,10 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name}, seed {seed}: test {run['test_acc']:.2%} (epoch {run['chosen_epoch']}, validation "
                   f"{run['val_acc']:.2%}); {run['sizes']} images; {time.perf_counter() - t0:.0f} s", flush=True)
             write_json(report, args.json)
-    n_test = results[next(iter(ARMS))][0]["sizes"][2]
-    se = 100 * math.sqrt(0.25 / n_test)  # the largest standard error of one accuracy on n_test images
-    report["markdown"] = markdown(results) + (f"\n\nOne accuracy on {n_test:,} test images has a standard "
-                                              f"error of up to {se:.1f} points.")
+    report["markdown"] = markdown(results)
     print(report["markdown"])
     write_json(report, args.json)
     return report

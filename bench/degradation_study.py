@@ -15,8 +15,10 @@ It prints the device, scale and date, one line per run, and a Markdown table
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -24,7 +26,7 @@ from torch import nn
 from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import conv_stack
-from report import header, write_json
+from report import header, print_table, write_json
 
 NETWORKS = {"plain, 8 layers": (8, False), "plain, 32 layers": (32, False), "residual, 32 layers": (32, True)}
 
@@ -46,12 +48,30 @@ def training_losses(model: nn.Module, loader, steps: int, device: torch.device, 
     return losses
 
 
+def markdown(results: dict[str, list[float]], steps: int) -> str:
+    """Mean ± standard deviation over the seeds of each network's final training loss, and each seed's."""
+    tail = max(4, steps // 10)
+    lines = [f"| network | training loss, last {tail} of {steps} steps (mean ± sd) | per seed |",
+             "| --- | --- | --- |"]
+    for name, values in results.items():
+        if not values:
+            continue
+        spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else " (one seed)"
+        lines.append(f"| {name} | {statistics.mean(values):.3f}{spread} | {', '.join(f'{v:.3f}' for v in values)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (after every run)")
+    parser.add_argument("--table", metavar="FILE", help="only print the table of a report written by --json "
+                                                       "(also of a run that was cut short)")
     args = parser.parse_args(argv)
+    if args.table:
+        return print_table(args.table, lambda results: markdown(results, json.loads(
+            Path(args.table).read_text())["args"]["steps"]), key="final_loss")
 
     device = get_device()
     train_loader, _ = get_loaders("mnist", batch_size=64, download=False, num_workers=0)
@@ -72,12 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name}, seed {seed}: mean training loss over the last {tail} steps "
                   f"{results[name][-1]:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
             write_json(report, args.json)
-    lines = [f"| network | training loss, last {tail} of {args.steps} steps (mean ± sd) | per seed |",
-             "| --- | --- | --- |"]
-    for name, values in results.items():
-        spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
-        lines.append(f"| {name} | {statistics.mean(values):.3f}{spread} | {', '.join(f'{v:.3f}' for v in values)} |")
-    report["markdown"] = "\n".join(lines)
+    report["markdown"] = markdown(results, args.steps)
     print(report["markdown"])
     write_json(report, args.json)
     return report

@@ -11,7 +11,9 @@ and scores that model on the test set once. Run it from the repository root::
     COURSE_DATA_DIR=../shared/data python bench/mnist_variants.py --val 500 --epochs 3  # the sample
 
 It prints the device, the data's scale and the date, one line per run, and a
-Markdown table of test accuracy (mean ± standard deviation over the seeds).
+Markdown table of test accuracy (mean ± standard deviation over the seeds);
+``--table FILE`` prints the table of a report written earlier (seconds per
+epoch are in the JSON: they depend on what else the machine was doing).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import MnistResNet
 from course_utils.train import evaluate, fit
-from report import header, mean_sd, write_json
+from report import header, mean_sd, print_table, write_json
 
 VARIANTS = {
     "original block (no inner ReLU, no BN)": {},
@@ -56,15 +58,14 @@ def one_run(options: dict, seed: int, args: argparse.Namespace, device: torch.de
 
 
 def markdown(results: dict[str, list[dict]]) -> str:
-    lines = ["| block | test accuracy, % (mean ± sd) | per seed | chosen epochs | s / epoch |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| block | test accuracy, % (mean ± sd) | per seed | chosen epochs |",
+             "| --- | --- | --- | --- |"]
     for name, runs in results.items():
         if not runs:
             continue
         per_seed = ", ".join(f"{100 * r['test_acc']:.2f}" for r in runs)
         epochs = ", ".join(str(r["chosen_epoch"]) for r in runs)
-        seconds = statistics.median(r["median_epoch_seconds"] for r in runs)
-        lines.append(f"| {name} | {mean_sd([r['test_acc'] for r in runs])} | {per_seed} | {epochs} | {seconds:.0f} |")
+        lines.append(f"| {name} | {mean_sd([r['test_acc'] for r in runs])} | {per_seed} | {epochs} |")
     return "\n".join(lines)
 
 
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--variants", nargs="+", type=int, default=list(range(len(VARIANTS))),
                         help="which rows to run: 0, 1, 2 (default all)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (after every run)")
+    parser.add_argument("--table", metavar="FILE", help="only print the table of a report written by --json "
+                                                       "(also of a run that was cut short)")
     args = parser.parse_args(argv)
+    if args.table:
+        return print_table(args.table, markdown)
 
     device = get_device()
     report = header(device, f"MNIST, {args.val:,} training images held out for validation, "

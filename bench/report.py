@@ -12,7 +12,7 @@ import platform
 import statistics
 from datetime import date
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -46,3 +46,11 @@ def write_json(report: dict[str, Any], path: str | os.PathLike | None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(path)
+
+
+def print_table(path: str | os.PathLike, markdown: Callable[[Any], str], key: str = "results") -> dict[str, Any]:
+    """Print the conditions and the table of a report a script wrote with ``--json`` (finished or not)."""
+    report = json.loads(Path(path).read_text())
+    print(" | ".join(f"{k}: {report[k]}" for k in ("device", "device_name", "torch", "threads", "date", "scale")))
+    print(markdown(report[key]))
+    return report

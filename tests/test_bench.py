@@ -98,6 +98,9 @@ def test_mnist_variants_chooses_on_validation_and_tables_mean_and_spread(tmp_pat
         assert r["chosen_epoch"] == 1 + val.index(max(val)) and r["val_acc"] == max(val)
         assert all(t is None or t != t for t in r["history"]["test_acc"])  # test not seen while training
     assert "| ReLU and batch norm inside the block | " in report["markdown"] and " ± " in report["markdown"]
+    table = subprocess.run([sys.executable, str(SCRIPT.parent / "mnist_variants.py"), "--table",
+                            str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and report["markdown"] in table.stdout and table.stdout.startswith("device: cpu")
 
 
 @pytest.mark.slow
@@ -116,3 +119,6 @@ def test_degradation_study_reports_each_network_per_seed(tmp_path, mnist_root):
     assert {name: len(v) for name, v in report["final_loss"].items()} == {
         "plain, 8 layers": 2, "plain, 32 layers": 2, "residual, 32 layers": 2}
     assert "| plain, 32 layers | " in report["markdown"] and report["scale"].startswith("MNIST")
+    table = subprocess.run([sys.executable, str(SCRIPT.parent / "degradation_study.py"), "--table",
+                            str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and report["markdown"] in table.stdout
