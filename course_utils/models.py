@@ -7,7 +7,7 @@ shapes and parameter counts, so a learner's version can be compared with them.
 * ``ResidualBlock``  the basic block of ResNet-18/34 (torchvision's ``BasicBlock``)
 * ``ResNet``, ``resnet18``  blocks stacked into four stages with ``_make_layer``
 * ``CifarResNet``    the 16-32-64 family of the ResNet paper's CIFAR section
-* ``MnistResNet``    the small two-block network of the MNIST tutorial
+* ``MnistResNet``    the small two-block MNIST network
 
 Each checks its input with ``check_images``, so a wrong shape gets an error that
 names the input and the fix, not a failure deep inside the network.
@@ -316,11 +316,11 @@ class CifarResNet(nn.Module):
 
 
 class MnistResidualBlock(nn.Module):
-    """The MNIST tutorial's block: ``relu(conv3x3(conv5x5(x)) + x)``.
+    """The small MNIST network's block: ``relu(conv3x3(conv5x5(x)) + x)``.
 
     Both convolutions keep the size (padding 2 for 5x5, 1 for 3x3) and the
     block returns to ``channels`` channels, so the input can be added as it is.
-    The tutorial's version has no activation between the two convolutions, so
+    As often written, it has no activation between the two convolutions, so
     they collapse into one linear map; ``inner_relu=True`` adds one and
     ``batch_norm=True`` adds BatchNorm after each convolution.
     """
@@ -341,7 +341,7 @@ class MnistResidualBlock(nn.Module):
 
 
 class MnistResNet(nn.Module):
-    """The small residual network of the MNIST tutorial (about 98-99% test accuracy).
+    """The small two-block residual network for MNIST (about 98-99% test accuracy).
 
     ::
 

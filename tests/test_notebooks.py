@@ -103,3 +103,22 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, 
     table = json.loads(timings.read_text()) if timings.exists() else {}
     table[path.stem] = round(seconds, 1)
     timings.write_text(json.dumps(table, indent=1, sort_keys=True))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_every_exercise_question_is_also_written_in_markdown_and_hints_are_opt_in(path):
+    """A reader on GitHub (no kernel) sees each question; a hint prints only when asked for."""
+    from course_utils.exercises import NOTEBOOK_MODULES, question_text
+
+    module = next(m for m, stem in NOTEBOOK_MODULES.items() if stem == path.stem)
+    nb = nbformat.read(path, as_version=4)
+    flat = lambda text: " ".join(text.split())  # noqa: E731
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for name in re.findall(r"^ex\.(\w+)\.question\(\)", cell.source, re.M):
+            before = next((c for c in reversed(nb.cells[:i]) if c.cell_type == "markdown"), None)
+            assert before is not None and flat(question_text(f"{module}.{name}")) in flat(before.source), \
+                f"{path.name}, cell {i}: the markdown cell before ex.{name}.question() must state the question"
+        live_hints = re.findall(r"^ex\.\w+\.hint\(\)", cell.source, re.M)
+        assert not live_hints, f"{path.name}, cell {i}: write the hint cell as '# ex.NAME.hint()' (opt-in)"
