@@ -26,7 +26,8 @@ from torch import nn
 from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import conv_stack
-from report import header, print_table, write_json
+from report import print_table, start_report, write_json
+from study import add_study_options
 
 NETWORKS = {"plain, 8 layers": (8, False), "plain, 32 layers": (32, False), "residual, 32 layers": (32, True)}
 
@@ -64,10 +65,7 @@ def markdown(results: dict[str, list[float]], steps: int) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (after every run)")
-    parser.add_argument("--table", metavar="FILE", help="only print the table of a report written by --json "
-                                                       "(also of a run that was cut short)")
+    add_study_options(parser, seeds=range(5))
     args = parser.parse_args(argv)
     if args.table:
         return print_table(args.table, lambda results: markdown(results, json.loads(
@@ -75,18 +73,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     device = get_device()
     train_loader, _ = get_loaders("mnist", batch_size=64, download=False, num_workers=0)
-    report = header(device, f"MNIST in COURSE_DATA_DIR ({len(train_loader.dataset):,} training images), "
-                            f"{args.steps} steps of 64, seeds {args.seeds}")
-    report["args"] = vars(args)
-    print(" | ".join(f"{k}: {v}" for k, v in report.items() if k != "args"))
+    report = start_report(device, f"MNIST in COURSE_DATA_DIR ({len(train_loader.dataset):,} training "
+                                  f"images), {args.steps} steps of 64, seeds {args.seeds}", args)
     results: dict[str, list[float]] = {name: [] for name in NETWORKS}
     report["final_loss"] = results
     tail = max(4, args.steps // 10)
     for seed in args.seeds:
         for name, (depth, skip) in NETWORKS.items():
             t0 = time.perf_counter()
-            torch.manual_seed(seed)                   # the initial weights
-            train_loader.generator.manual_seed(seed)  # the batch order, the same for every network
+            torch.manual_seed(seed)                           # the initial weights
+            train_loader.sampler.generator.manual_seed(seed)  # the batch order, the same for every network
             losses = training_losses(conv_stack(depth, skip=skip), train_loader, args.steps, device)
             results[name].append(statistics.mean(losses[-tail:]))
             print(f"{name}, seed {seed}: mean training loss over the last {tail} steps "

@@ -18,19 +18,14 @@ epoch are in the JSON: they depend on what else the machine was doing).
 from __future__ import annotations
 
 import argparse
-import statistics
-import tempfile
-import time
-from pathlib import Path
 
 import torch
 
-from course_utils.checkpoint import load_weights
 from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import MnistResNet
-from course_utils.train import evaluate, fit
-from report import header, mean_sd, print_table, write_json
+from report import mean_sd, print_table, start_report, write_json
+from study import add_study_options, choose_on_validation, run_study
 
 VARIANTS = {
     "original block (no inner ReLU, no BN)": {},
@@ -41,20 +36,10 @@ VARIANTS = {
 
 def one_run(options: dict, seed: int, args: argparse.Namespace, device: torch.device) -> dict:
     """Train one variant with one seed; return the chosen epoch and its test accuracy."""
-    train_loader, val_loader, test_loader = get_loaders("mnist", args.batch_size, val_size=args.val,
-                                                        seed=seed, download=False)
+    loaders = get_loaders("mnist", args.batch_size, val_size=args.val, seed=seed, download=False)
     torch.manual_seed(seed)
-    model = MnistResNet(**options)
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / "run.pt"
-        history = fit(model, train_loader, val_loader, epochs=args.epochs, lr=args.lr, device=device,
-                      checkpoint=checkpoint, progress=False)
-        chosen = load_weights(MnistResNet(**options), checkpoint).to(device)
-    test = evaluate(chosen, test_loader)  # once, for the chosen epoch
-    return {"seed": seed, "chosen_epoch": history.best_epoch(), "val_acc": max(history.val_acc),
-            "test_acc": test["accuracy"], "last_train_acc": history.train_acc[-1],
-            "median_epoch_seconds": statistics.median(history.seconds), "history": history.to_dict(),
-            "sizes": [len(train_loader.dataset), len(val_loader.dataset), len(test_loader.dataset)]}
+    return choose_on_validation(MnistResNet(**options), loaders, epochs=args.epochs, device=device,
+                                lr=args.lr)
 
 
 def markdown(results: dict[str, list[dict]]) -> str:
@@ -75,33 +60,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--val", type=int, default=5000, help="training images held out for validation")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", type=int, default=list(range(len(VARIANTS))),
                         help="which rows to run: 0, 1, 2 (default all)")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (after every run)")
-    parser.add_argument("--table", metavar="FILE", help="only print the table of a report written by --json "
-                                                       "(also of a run that was cut short)")
+    add_study_options(parser)
     args = parser.parse_args(argv)
     if args.table:
         return print_table(args.table, markdown)
 
     device = get_device()
-    report = header(device, f"MNIST, {args.val:,} training images held out for validation, "
-                            f"{args.epochs} epochs, seeds {args.seeds}")
-    report["args"] = vars(args)
-    print(" | ".join(f"{k}: {v}" for k, v in report.items() if k != "args"))
+    report = start_report(device, f"MNIST, {args.val:,} training images held out for validation, "
+                                  f"{args.epochs} epochs, seeds {args.seeds}", args)
     names = [list(VARIANTS)[i] for i in args.variants]
-    results: dict[str, list[dict]] = {name: [] for name in names}
-    report["results"] = results
-    for seed in args.seeds:  # every variant once, then the next seed: a cut-off run still compares
-        for name in names:
-            t0 = time.perf_counter()
-            run = one_run(VARIANTS[name], seed, args, device)
-            results[name].append(run)
-            print(f"{name}, seed {seed}: test {run['test_acc']:.2%} (epoch {run['chosen_epoch']} chosen on "
-                  f"validation, {run['val_acc']:.2%}); {run['sizes']} images; "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
-            write_json(report, args.json)
+    results = run_study(report, names, args.seeds,
+                        lambda name, seed: one_run(VARIANTS[name], seed, args, device), args.json)
     report["markdown"] = markdown(results)
     print(report["markdown"])
     write_json(report, args.json)

@@ -6,6 +6,7 @@ gives each figure over several seeds as ``mean ± standard deviation``.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -28,6 +29,14 @@ def header(device: torch.device, scale: str) -> dict[str, Any]:
     """The conditions of a run: device, torch version, date and the data's scale (``scale``)."""
     return {"device": str(device), "device_name": device_name(device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "date": date.today().isoformat(), "scale": scale}
+
+
+def start_report(device: torch.device, scale: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``header(device, scale)`` with the command-line ``args``; print the conditions first."""
+    report = header(device, scale)
+    print(" | ".join(f"{k}: {v}" for k, v in report.items()))
+    report["args"] = vars(args)
+    return report
 
 
 def mean_sd(values: Sequence[float]) -> str:

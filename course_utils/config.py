@@ -128,9 +128,10 @@ def describe_run(run: str, device: "torch.device | str", minutes: Mapping[str, M
     """One or two lines saying how long this run should take, to print before it starts.
 
     ``minutes[run][kind]`` is the expected time for ``run`` (``"full"`` or
-    ``"short"``) on a ``"cpu"`` or a ``"gpu"``; smoke mode takes about a minute
-    anywhere. On a CPU, a run expected to take over half an hour says so and
-    how to choose a shorter one.
+    ``"short"``) on a ``"cpu"`` or a CUDA ``"gpu"``. An Apple GPU (``mps``) is not
+    timed: it is given both figures. Smoke mode takes about a minute anywhere.
+    On a CPU, a run expected to take over half an hour says so and how to
+    choose a shorter one.
 
     >>> print(describe_run("short", "cuda", {"full": {"cpu": 40, "gpu": 5}, "short": {"cpu": 10, "gpu": 2}}))
     RUN = 'short' on cuda: expect about 2 minutes.
@@ -140,6 +141,11 @@ def describe_run(run: str, device: "torch.device | str", minutes: Mapping[str, M
     device_type = getattr(device, "type", str(device).split(":")[0])
     if is_smoke():
         return f"Smoke mode (COURSE_SMOKE=1) on {device_type}: about a minute."
+    if device_type == "mps":  # an Apple GPU: neither of the measured kinds
+        cpu, gpu = minutes[run]["cpu"], minutes[run].get("gpu")
+        line = (f"RUN = {run!r} on mps: not timed on Apple GPUs. "
+                f"The same run takes a CPU about {_minutes(cpu)}")
+        return line + (f", a CUDA GPU about {_minutes(gpu)}." if gpu is not None else ".")
     kind = "gpu" if device_type == "cuda" else "cpu"
     expected = minutes[run][kind]
     line = f"RUN = {run!r} on {device_type}: expect about {_minutes(expected)}."

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.error import URLError
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from torchvision import datasets, transforms
 
 from course_utils.config import data_dir, is_smoke
@@ -372,8 +372,12 @@ def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = N
     common = dict(batch_size=batch_size, num_workers=workers,
                   pin_memory=torch.cuda.is_available(),  # faster copies to a CUDA GPU
                   persistent_workers=workers > 0)        # keep workers alive between epochs
-    shuffle_order = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(splits[0], shuffle=True, generator=shuffle_order, **common)
+    # The shuffle has a generator of its own. The loader's generator seeds the
+    # worker processes, once with persistent workers and every epoch without:
+    # sharing one would make the batch order depend on num_workers.
+    shuffle_order = RandomSampler(splits[0], generator=torch.Generator().manual_seed(seed))
+    train_loader = DataLoader(splits[0], sampler=shuffle_order,
+                              generator=torch.Generator().manual_seed(seed), **common)
     return (train_loader, *(DataLoader(d, shuffle=False, **common) for d in splits[1:]))
 
 

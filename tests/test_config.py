@@ -96,6 +96,14 @@ def test_describe_run_is_one_line_when_the_run_is_short_enough(monkeypatch):
         .startswith("RUN = 'full' on cpu: expect about 5 hours.")
 
 
+def test_describe_run_gives_no_cpu_figure_for_an_apple_gpu(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    text = config.describe_run("full", torch.device("mps"), MINUTES)
+    assert text.startswith("RUN = 'full' on mps: not timed on Apple GPUs.")
+    assert "a CPU about 40 minutes" in text and "a CUDA GPU about 5 minutes" in text
+    assert "expect about 40" not in text
+
+
 def test_describe_run_in_smoke_mode_says_a_minute_and_refuses_an_unknown_run(monkeypatch):
     monkeypatch.setenv("COURSE_SMOKE", "1")
     assert config.describe_run("full", "cpu", MINUTES) == "Smoke mode (COURSE_SMOKE=1) on cpu: about a minute."

@@ -181,6 +181,19 @@ def test_same_seed_gives_the_same_batch_order_and_another_seed_a_different_one(m
     assert first_labels(loader(0)) != first_labels(loader(1))
 
 
+def test_batch_order_over_epochs_does_not_depend_on_the_number_of_workers(mnist_dir):
+    # Worker processes draw their seeds from the loader's generator; with
+    # persistent workers they draw once, without them every epoch. The order
+    # of the images must not follow those draws.
+    def epochs(workers):
+        loader = get_loaders("mnist", batch_size=64, root=mnist_dir, subset=256,
+                             num_workers=workers, download=False, seed=3)[0]
+        return [[labels.tolist() for _, labels in loader] for _ in range(3)]
+    without_workers = epochs(0)
+    assert without_workers[0] != without_workers[1]  # reshuffled every epoch
+    assert epochs(2) == without_workers
+
+
 def test_train_loader_is_shuffled_and_test_loader_keeps_file_order(mnist_dir):
     train_loader, test_loader = get_loaders("mnist", batch_size=64, root=mnist_dir,
                                             num_workers=0, download=False)

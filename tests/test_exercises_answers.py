@@ -98,25 +98,14 @@ def check_confusion(exercise: Exercise, answer: Any):
     return exercise.check(answer, *confusion_predictions())
 
 
-class MyBlock(nn.Module):  # 03: the solution, as the notebook writes it
-    def __init__(self, in_channels, out_channels, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_channels))
+def solved(exercise: str, name: str) -> Any:
+    """``name`` as the exercise's own solution defines it (run with torch and nn imported)."""
+    namespace = {"torch": torch, "nn": nn}
+    exec(EXERCISES[exercise]._solution, namespace)
+    return namespace[name]
 
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+
+MyBlock = solved("residual_blocks.residual_block", "MyBlock")  # 03: the solution
 
 
 class FunctionalBlock(MyBlock):  # 03: the same with torch.relu, the shortcut computed last
@@ -143,18 +132,7 @@ class AlwaysProjectBlock(MyBlock):
                                         nn.BatchNorm2d(out_channels))
 
 
-class MyResBlock(nn.Module):  # 05: the solution
-    def __init__(self, channels, inner_relu=False):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, 30, kernel_size=5, padding=2)
-        self.conv2 = nn.Conv2d(30, channels, kernel_size=3, padding=1)
-        self.inner_relu = inner_relu
-
-    def forward(self, x):
-        out = self.conv1(x)
-        if self.inner_relu:
-            out = torch.relu(out)
-        return torch.relu(self.conv2(out) + x)
+MyResBlock = solved("mnist_resnet.residual_block", "MyResBlock")  # 05: the solution
 
 
 class ModuleResBlock(nn.Module):  # 05: nn.ReLU modules instead of torch.relu

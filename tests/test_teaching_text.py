@@ -40,20 +40,13 @@ def problems(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize("cell_type", ["markdown", "code"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_markdown_speaks_of_the_subject_only(path):
+def test_notebook_cells_speak_of_the_subject_only(path, cell_type):
     nb = nbformat.read(path, as_version=4)
-    bad = {i: problems(c.source) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"}
+    bad = {i: problems(c.source) for i, c in enumerate(nb.cells) if c.cell_type == cell_type}
     bad = {i: p for i, p in bad.items() if p}
-    assert not bad, f"{path.name}: cells with text about the course's making: {bad}"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_code_comments_and_strings_speak_of_the_subject_only(path):
-    nb = nbformat.read(path, as_version=4)
-    bad = {i: problems(c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
-    bad = {i: p for i, p in bad.items() if p}
-    assert not bad, f"{path.name}: code cells with text about the course's making: {bad}"
+    assert not bad, f"{path.name}: {cell_type} cells with text about the course's making: {bad}"
 
 
 def _strings(path: Path) -> list[str]:
