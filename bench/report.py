@@ -57,9 +57,13 @@ def write_json(report: dict[str, Any], path: str | os.PathLike | None) -> None:
     tmp.replace(path)
 
 
-def print_table(path: str | os.PathLike, markdown: Callable[[Any], str], key: str = "results") -> dict[str, Any]:
-    """Print the conditions and the table of a report a script wrote with ``--json`` (finished or not)."""
+def print_table(path: str | os.PathLike, markdown: Callable[[Any], str],
+                key: str | None = "results") -> dict[str, Any]:
+    """Print the conditions and the table of a report a script wrote with ``--json`` (finished or not).
+
+    ``markdown`` is given ``report[key]``, or the whole report when ``key`` is None.
+    """
     report = json.loads(Path(path).read_text())
     print(" | ".join(f"{k}: {report[k]}" for k in ("device", "device_name", "torch", "threads", "date", "scale")))
-    print(markdown(report[key]))
+    print(markdown(report if key is None else report[key]))
     return report

@@ -122,3 +122,27 @@ def test_degradation_study_reports_each_network_per_seed(tmp_path, mnist_root):
     table = subprocess.run([sys.executable, str(SCRIPT.parent / "degradation_study.py"), "--table",
                             str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and report["markdown"] in table.stdout
+
+
+@pytest.mark.slow
+def test_d2l_fashion_compares_the_loops_and_tests_the_chosen_epoch_once(tmp_path, fashion_root):
+    pytest.importorskip("d2l")
+    stdout, report = _smoke_bench("d2l_fashion.py", "--compare-batches", "5", "--compare-batch-size", "4",
+                                  "--epochs", "2", "--val", "100", tmp_path=tmp_path)
+    loops = report["loops"]
+    assert loops["images"] == 20 and loops["largest_weight_difference"] < 1e-4
+    assert abs(loops["d2l_loss"] - loops["fit_loss"]) < 5e-3  # d2l prints three decimals
+    (run,) = report["results"]["0.17 recipe"]
+    val = run["history"]["val_acc"]
+    assert run["sizes"] == [512, 100, 200] and run["chosen_epoch"] == 1 + val.index(max(val))
+    assert all(t is None or t != t for t in run["history"]["test_acc"])  # test not seen while training
+    assert "| 0 | 512 / 100 / 200 | 2 |" in report["markdown"] and stdout.startswith("device: cpu")
+    table = subprocess.run([sys.executable, str(SCRIPT.parent / "d2l_fashion.py"), "--table",
+                            str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and report["markdown"] in table.stdout
+
+
+def test_d2l_fashion_refuses_fewer_than_five_batches_for_train_ch6():
+    run = subprocess.run([sys.executable, str(SCRIPT.parent / "d2l_fashion.py"), "--compare-batches", "4"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--compare-batches must be 5 or more" in run.stderr
