@@ -146,3 +146,51 @@ def test_d2l_fashion_refuses_fewer_than_five_batches_for_train_ch6():
     run = subprocess.run([sys.executable, str(SCRIPT.parent / "d2l_fashion.py"), "--compare-batches", "4"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "--compare-batches must be 5 or more" in run.stderr
+
+
+ROOT = SCRIPT.parent.parent
+#: Each committed report of bench/results and the notebook whose table it regenerates.
+MEASURED_TABLES = {
+    "activation_study.json": "02_cifar10_sequential_cnn.ipynb",
+    "degradation_study.json": "03_residual_blocks.ipynb",
+    "mnist_variants.json": "05_mnist_resnet.ipynb",
+}
+
+
+def _markdown_text(path: Path) -> str:
+    return "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                     if c["cell_type"] == "markdown")
+
+
+@pytest.mark.parametrize("report_name", sorted(MEASURED_TABLES))
+def test_notebook_table_is_the_committed_report_of_its_script(report_name):
+    """A table in a notebook is what its bench script wrote: every row, with its date."""
+    report = json.loads((ROOT / "bench" / "results" / report_name).read_text())
+    text = _markdown_text(ROOT / "notebooks" / MEASURED_TABLES[report_name])
+    rows = [line for line in report["markdown"].splitlines() if line.startswith("| ")]
+    assert len(rows) >= 4 and not [row for row in rows if row not in text], (
+        f"re-paste the table of bench/results/{report_name} (--table prints it) into the notebook")
+    assert report["date"] in text
+
+
+def test_d2l_figures_in_notebook_06_and_readme_are_the_committed_report():
+    report = json.loads((ROOT / "bench" / "results" / "d2l_fashion.json").read_text())
+    loops, (run,) = report["loops"], report["results"]["0.17 recipe"]
+    notebook = _markdown_text(ROOT / "notebooks" / "06_fashion_mnist_resnet18_d2l.ipynb")
+    readme = (ROOT / "README.md").read_text()
+    for text in (notebook, readme):
+        assert f"{loops['fit_loss']:.3f}" in text and f"{run['test_acc']:.3f}" in text
+        assert f"{run['last_train_acc']:.3f}" in text
+    assert f"{loops['d2l_printed_examples_per_s']:.1f} examples/sec" in notebook
+
+
+@pytest.mark.parametrize("report_name", ["activation_study.json", "mnist_variants.json"])
+def test_readme_gives_the_committed_means_of_each_study(report_name):
+    import statistics
+
+    report = json.loads((ROOT / "bench" / "results" / report_name).read_text())
+    readme = (ROOT / "README.md").read_text()
+    for runs in report["results"].values():
+        accs = [100 * r["test_acc"] for r in runs]
+        assert f"{statistics.mean(accs):.1f} ± {statistics.stdev(accs):.1f}%" in readme
+    assert f"`bench/{report_name.replace('.json', '.py')}`" in readme and report["date"] in readme
