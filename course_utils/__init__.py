@@ -4,6 +4,8 @@ One module, one job:
 
 * ``config``    environment (data folder, smoke mode, device), run lengths and run folders
 * ``data``      datasets and loaders for MNIST, Fashion-MNIST and CIFAR-10
+* ``dataset_files``  reading the datasets' files safely (no pickle runs code; headers checked)
+* ``staging``   checking and installing a classroom's copy of the datasets (``fetch-data``)
 * ``shapes``    output-size arithmetic for convolutions and pooling, shape checks
 * ``models``    the reference networks the notebooks rebuild step by step
 * ``train``     ``fit`` / ``evaluate``: the training loop, checkpoints, history

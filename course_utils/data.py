@@ -21,20 +21,23 @@ from __future__ import annotations
 
 import copy
 import os
-import pickle
 from pathlib import Path
 from urllib.error import URLError
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from torchvision import datasets, transforms
+from torchvision.datasets.utils import check_integrity
 
 from course_utils.config import data_dir, is_smoke
+from course_utils.dataset_files import (DatasetCorruptError, DatasetNotFoundError, check_idx_split,
+                                        read_cifar_batch, read_cifar_meta)
 
 __all__ = [
     "CLASSES", "MEAN", "STD", "IN_CHANNELS", "IMAGE_SIZE", "NAMES",
     "SMOKE_TRAIN_SIZE", "SMOKE_VAL_SIZE", "SMOKE_TEST_SIZE",
-    "DatasetNotFoundError", "DatasetCorruptError", "PartialCIFAR10",
+    "DatasetNotFoundError", "DatasetCorruptError", "CheckedCIFAR10", "PartialCIFAR10",
     "data_dir", "get_transforms", "get_datasets", "get_loaders", "val_indices",
     "default_num_workers", "denormalize", "load_tensors",
 ]
@@ -110,14 +113,6 @@ SMOKE_TEST_SIZE = 256
 #: The validation images are drawn with this seed, the same whatever the run's ``seed``:
 #: runs that differ only in their seed are then scored on the same images.
 VAL_SPLIT_SEED = 0
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """The dataset's files are not in the data folder and could not be downloaded."""
-
-
-class DatasetCorruptError(RuntimeError):
-    """The dataset's files are there but cannot be trusted or read (partial copy, damaged file)."""
 
 
 # ---------------------------------------------------------------------------
@@ -221,32 +216,58 @@ def val_indices(n: int, val_size: int, seed: int = VAL_SPLIT_SEED) -> tuple[list
     return [i for i in range(n) if i not in held_out], val
 
 
-class PartialCIFAR10(datasets.CIFAR10):
-    """``torchvision.datasets.CIFAR10`` without the MD5 check, for partial copies.
+class ChecksumMismatchError(DatasetCorruptError):
+    """Files that differ from the official download: damaged, or a deliberate sample."""
 
-    torchvision compares each file with the MD5 sum of the official download
-    and refuses anything else, which protects you from a damaged download. A
-    deliberately smaller sample (fewer rows per batch file) fails that check
-    too, so this subclass only asks that the files exist. Use it through
-    ``get_datasets(..., allow_partial=True)``.
+
+class CheckedCIFAR10(datasets.CIFAR10):
+    """``torchvision.datasets.CIFAR10``, its files checked first and unpickled safely.
+
+    torchvision compares each file with the MD5 sum of the official download,
+    then unpickles it with plain ``pickle``, which would run any code a
+    hostile file held. This class does the same MD5 check *before* reading
+    anything, then reads every file through ``read_cifar_batch``, which builds
+    only what a real batch holds. Items, ``data``, ``targets`` and ``classes``
+    are torchvision's. ``PartialCIFAR10`` skips the MD5 check, for samples.
     """
 
-    def _check_integrity(self) -> bool:
-        folder = Path(self.root) / self.base_folder
-        files = [name for name, _md5 in self.train_list + self.test_list]
-        return all((folder / name).is_file() for name in files)
+    md5_checked = True
 
-    def _load_meta(self) -> None:
-        path = Path(self.root) / self.base_folder / self.meta["filename"]
-        with open(path, "rb") as f:
-            self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+    def __init__(self, root: str | Path, train: bool = True, transform=None,
+                 target_transform=None) -> None:
+        datasets.VisionDataset.__init__(self, str(root), transform=transform,
+                                        target_transform=target_transform)
+        self.train = train
+        folder = Path(root) / self.base_folder
+        files = [*(self.train_list if train else self.test_list),
+                 (self.meta["filename"], self.meta["md5"])]
+        if self.md5_checked:
+            altered = [name for name, md5 in files if not check_integrity(str(folder / name), md5)]
+            if altered:
+                raise ChecksumMismatchError(f"{', '.join(altered)} in {folder} differ from the "
+                                          "official download (MD5 sums do not match)")
+        batches = [read_cifar_batch(folder / name) for name, _md5 in files[:-1]]
+        pixels = np.concatenate([batch["data"] for batch in batches])
+        self.data = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, H, W, C), as torchvision
+        self.targets = [label for batch in batches for label in batch["labels"]]
+        self.classes = read_cifar_meta(folder / self.meta["filename"])
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 
 
-#: What reading a damaged file raises: pickle and numpy errors for CIFAR-10,
-#: AssertionError and RuntimeError (bad shape) for the IDX files of MNIST.
-_READ_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError,
-                TypeError, AssertionError, RuntimeError)
+class PartialCIFAR10(CheckedCIFAR10):
+    """``CheckedCIFAR10`` without the MD5 check, for partial copies such as the course's samples.
+
+    A deliberately smaller sample (fewer rows per batch file) fails the
+    official MD5 sums, so this class only asks that every file reads as a
+    sound CIFAR-10 batch. Use it through ``get_datasets(..., allow_partial=True)``.
+    """
+
+    md5_checked = False
+
+
+#: What torchvision raises reading a damaged IDX file of MNIST: AssertionError,
+#: RuntimeError or ValueError (bad shape), or the file's own OSError.
+_READ_ERRORS = (ValueError, IndexError, TypeError, AssertionError, RuntimeError, EOFError)
 
 
 def _open_split(name: str, root: Path, *, train: bool, transform, download: bool,
@@ -263,23 +284,26 @@ def _open_split(name: str, root: Path, *, train: bool, transform, download: bool
     try:
         if name == "cifar10":
             return _open_cifar10(root, train=train, transform=transform, allow_partial=allow_partial)
+        check_idx_split(root / _FOLDER[name] / "raw", "train" if train else "t10k")
         return _TORCHVISION[name](root, train=train, transform=transform, download=False)
-    except DatasetCorruptError:
-        raise
-    except _READ_ERRORS as err:
+    except (DatasetCorruptError, *_READ_ERRORS) as err:
+        detail = str(err) if isinstance(err, DatasetCorruptError) else f"{type(err).__name__}: {err}"
         raise DatasetCorruptError(
-            f"Could not read {name} from {root / _FOLDER[name]} "
-            f"({type(err).__name__}: {err}). The copy is incomplete or corrupt: delete that "
-            f"folder and download it again (get_datasets({name!r}, download=True)), or copy "
-            "a good staged folder and point COURSE_DATA_DIR at it."
+            f"Could not read {name} from {root / _FOLDER[name]} ({detail}). The copy is "
+            f"incomplete or corrupt: delete that folder and download it again "
+            f"(get_datasets({name!r}, download=True)), or copy a good staged folder and "
+            "point COURSE_DATA_DIR at it."
         ) from err
 
 
 def _open_cifar10(root: Path, *, train: bool, transform, allow_partial: bool) -> Dataset:
-    """The official CIFAR-10 when the MD5 sums match, else a partial copy if allowed."""
+    """The official CIFAR-10 when the MD5 sums match, else a partial copy if allowed.
+
+    Either way every file is read through ``read_cifar_batch``, never plain ``pickle``.
+    """
     try:
-        return datasets.CIFAR10(root, train=train, transform=transform, download=False)
-    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
+        return CheckedCIFAR10(root, train=train, transform=transform)
+    except ChecksumMismatchError as err:
         if not allow_partial:
             folder = root / _FOLDER["cifar10"]
             raise DatasetCorruptError(
@@ -289,7 +313,7 @@ def _open_cifar10(root: Path, *, train: bool, transform, allow_partial: bool) ->
                 "a partial sample (like the course's sample data), pass allow_partial=True "
                 "(smoke mode, COURSE_SMOKE=1, does so)."
             ) from err
-    return PartialCIFAR10(root, train=train, transform=transform, download=False)
+    return PartialCIFAR10(root, train=train, transform=transform)
 
 
 def _not_found(name: str, root: Path, missing: list[str],

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import pickle
 import shutil
 import stat
 import tarfile
@@ -38,7 +37,9 @@ from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
 from torchvision.datasets.utils import check_integrity
 
 from course_utils.data import _FOLDER as FOLDER  # torchvision's folder of each dataset
-from course_utils.data import NAMES, DatasetCorruptError, DatasetNotFoundError, get_datasets
+from course_utils.data import _IDX_FILES, NAMES, get_datasets
+from course_utils.dataset_files import (DatasetCorruptError, DatasetNotFoundError, check_idx_split,
+                                        read_cifar_batch, read_cifar_meta)
 
 __all__ = ["DatasetStatus", "Outcome", "FOLDER", "check_dataset", "find_layout",
            "install_from", "download", "PARTIAL_ADVICE"]
@@ -78,29 +79,33 @@ class Outcome:
 # ---------------------------------------------------------------------------
 
 def check_dataset(name: str, root: Path) -> DatasetStatus:
-    """Is dataset ``name`` in ``root`` (torchvision's layout) complete, partial, corrupt or missing?"""
+    """Is dataset ``name`` in ``root`` (torchvision's layout) complete, partial, corrupt, missing or unreadable?
+
+    Every file is read the way the loaders read it (``course_utils.dataset_files``):
+    headers and counts for MNIST, the safe unpickler for CIFAR-10. A file or
+    folder without read permission gives the state ``unreadable``, not an exception.
+    """
     folder = Path(root) / FOLDER[name]
-    if not folder.is_dir():
-        return DatasetStatus(name, "missing", f"no {FOLDER[name]}/ folder in {root}")
-    if name == "cifar10":
-        return _check_cifar10(folder)
-    return _check_idx(name, folder)
+    try:
+        if not folder.is_dir():
+            return DatasetStatus(name, "missing", f"no {FOLDER[name]}/ folder in {root}")
+        if name == "cifar10":
+            return _check_cifar10(folder)
+        return _check_idx(name, folder)
+    except DatasetCorruptError as err:
+        return DatasetStatus(name, "corrupt", str(err))
+    except PermissionError as err:
+        return DatasetStatus(name, "unreadable", f"no permission to read {err.filename or folder}")
 
 
 def _check_idx(name: str, folder: Path) -> DatasetStatus:
-    """MNIST-style IDX files: the header's counts must match the file sizes and each other."""
-    counts = []
-    for split, full in zip(("train", "t10k"), _IDX_SIZES):
-        images = _idx_count(folder / "raw" / f"{split}-images-idx3-ubyte", magic=2051, item_bytes=28 * 28)
-        labels = _idx_count(folder / "raw" / f"{split}-labels-idx1-ubyte", magic=2049, item_bytes=1)
-        for problem in (images, labels):
-            if isinstance(problem, str):
-                return DatasetStatus(name, "corrupt", problem)
-        if images != labels:
-            return DatasetStatus(name, "corrupt", f"{split} split: {images:,} images but {labels:,} labels")
-        counts.append(images)
+    """MNIST-style IDX files: each header must match its file's size, and images match labels."""
+    missing = [file for file in _IDX_FILES if not (folder / file).is_file()]
+    if missing:
+        return DatasetStatus(name, "corrupt", f"{folder.name}/ lacks {', '.join(missing)}")
+    counts = tuple(check_idx_split(folder / "raw", split) for split in ("train", "t10k"))
     detail = f"{counts[0]:,} training + {counts[1]:,} test images"
-    if tuple(counts) != _IDX_SIZES:
+    if counts != _IDX_SIZES:
         return DatasetStatus(name, "partial", f"{detail}; {PARTIAL_ADVICE}")
     problem = _check_idx_archives(name, folder / "raw")
     if problem:
@@ -138,26 +143,8 @@ def _same_bytes(stream, path: Path, chunk: int = 1 << 20) -> bool:
                 return True
 
 
-def _idx_count(path: Path, *, magic: int, item_bytes: int) -> int | str:
-    """The number of items in an IDX file, or a sentence saying what is wrong with it."""
-    where = f"{path.parent.parent.name}/raw/{path.name}"
-    if not path.is_file():
-        return f"{where} is missing"
-    size = path.stat().st_size
-    header = 16 if magic == 2051 else 8
-    with open(path, "rb") as f:
-        head = f.read(header)
-    if len(head) < header or int.from_bytes(head[:4], "big") != magic:
-        return f"{where} is damaged: it does not start with an IDX header"
-    n = int.from_bytes(head[4:8], "big")
-    expected = header + n * item_bytes
-    if size != expected:
-        return f"{where} is damaged: its header promises {n:,} items ({expected:,} bytes) but it holds {size:,} bytes"
-    return n
-
-
 def _check_cifar10(folder: Path) -> DatasetStatus:
-    """CIFAR-10: the official MD5 sums, else every batch must unpickle with matching rows."""
+    """CIFAR-10: the official MD5 sums (checked before anything is unpickled), else every batch read safely."""
     files = [(f, md5) for f, md5 in CIFAR10.train_list + CIFAR10.test_list]
     files.append((CIFAR10.meta["filename"], CIFAR10.meta["md5"]))
     missing = [f for f, _ in files if not (folder / f).is_file()]
@@ -165,19 +152,8 @@ def _check_cifar10(folder: Path) -> DatasetStatus:
         return DatasetStatus("cifar10", "corrupt", f"{folder.name}/ lacks {', '.join(missing)}")
     if all(check_integrity(str(folder / f), md5) for f, md5 in files):
         return DatasetStatus("cifar10", "complete", "50,000 training + 10,000 test images (checksums match)")
-    rows = {}
-    for f, _ in files:
-        try:
-            with open(folder / f, "rb") as handle:
-                batch = pickle.load(handle, encoding="latin1")
-            if f == CIFAR10.meta["filename"]:
-                assert len(batch[CIFAR10.meta["key"]]) == 10, "not 10 class names"
-                continue
-            assert batch["data"].shape == (len(batch["labels"]), 3 * 32 * 32), "rows and labels disagree"
-            rows[f] = len(batch["labels"])
-        except Exception as err:  # truncated pickle, wrong keys, wrong shapes
-            return DatasetStatus("cifar10", "corrupt",
-                                 f"{folder.name}/{f} is damaged ({type(err).__name__}: {err})")
+    read_cifar_meta(folder / CIFAR10.meta["filename"])
+    rows = {f: len(read_cifar_batch(folder / f)["labels"]) for f, _ in files[:-1]}
     train = sum(n for f, n in rows.items() if f != "test_batch")
     return DatasetStatus("cifar10", "partial", f"{train:,} training + {rows['test_batch']:,} test images "
                          f"(checksums differ from the official files); {PARTIAL_ADVICE}")
