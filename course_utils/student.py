@@ -33,6 +33,14 @@ unchanged, except that outputs are cleared, a note at the top says this is a
 student copy, and a cell after the set-up cell calls ``hide_solutions()`` so
 that ``ex.NAME.solution()`` says to ask the instructor.
 
+Running it again never loses work. The copy is built in memory first and
+compared with the file already at its place: the same bytes are left alone
+("unchanged"); different bytes (the learner's edits, or a copy of an older
+notebook) are replaced only when asked (``force=True``, ``--force``). A
+place that is the instructor's notebook itself, or a hard or symbolic link
+to it, is never written, and every write goes to a new file renamed over
+the old name, so it cannot write through a link into another file.
+
 >>> print(stub_solutions("x = ...\\n### BEGIN SOLUTION\\nx = 2\\n### END SOLUTION"))
 x = ...
 # YOUR CODE HERE
@@ -45,14 +53,18 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import secrets
 from pathlib import Path
+from typing import Iterable
 
 import nbformat
 
 __all__ = ["BEGIN", "END", "TOP_LEVEL_STUB", "BODY_STUB", "CODE_STUB", "MARKDOWN_STUB", "HIDE_CELL",
-           "SolutionMarkerError", "NotANotebookError", "solution_regions", "stub_solutions",
-           "undeclared_names", "is_solution_cell", "read_notebook", "student_notebook",
+           "SolutionMarkerError", "NotANotebookError", "WouldOverwriteError", "solution_regions",
+           "stub_solutions", "undeclared_names", "is_solution_cell", "read_notebook", "student_notebook",
+           "student_copy_bytes", "instructor_notebook_at", "target_state", "replace_file",
            "write_student_copy"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -62,8 +74,12 @@ CODE_STUB = BODY_STUB  # the older name
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 HIDE_CELL = "from course_utils.exercises import hide_solutions; hide_solutions()  # student copy"
 
-#: Anything that looks like a marker: a '#' run, then begin/end and solution, any case or spacing.
-_MARKER_LIKE = re.compile(r"#+\s*(begin|end)\s*solution", re.IGNORECASE)
+#: Anything that looks like a marker: a '#' run, then begin/end and solution, any case, any
+#: spacing, underscores or hyphens between the words.
+_MARKER_LIKE = re.compile(r"#+[\s_-]*(begin|end)[\s_-]*solution", re.IGNORECASE)
+#: The ids of the two cells a student copy adds: fixed, so that the same notebook always gives
+#: the same bytes and a second run can tell an unedited copy from an edited one.
+NOTE_ID, HIDE_ID = "student-copy-note", "student-copy-hide"
 
 
 class SolutionMarkerError(ValueError):
@@ -73,6 +89,11 @@ class SolutionMarkerError(ValueError):
 
 class NotANotebookError(ValueError):
     """A file that is not a Jupyter notebook: not JSON, or JSON of another shape."""
+
+
+class WouldOverwriteError(ValueError):
+    """Writing a student copy would lose something: the instructor's notebook (the copy's place is
+    that file, or a link to it), or a different file already there (the learner's work)."""
 
 
 def solution_regions(source: str) -> list[tuple[int, int, str]]:
@@ -245,9 +266,9 @@ def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.No
                   if c.cell_type == "code" and 'find_spec("course_utils")' in c.source), None)
     if setup is None:  # no Colab set-up cell: hide the solutions before the first code cell
         setup = next((i - 1 for i, c in enumerate(student.cells) if c.cell_type == "code"), len(student.cells))
-    student.cells.insert(setup + 1, nbformat.v4.new_code_cell(HIDE_CELL))
+    student.cells.insert(setup + 1, nbformat.v4.new_code_cell(HIDE_CELL, id=_free_id(HIDE_ID, student)))
     title = 1 if student.cells and student.cells[0].cell_type == "markdown" else 0
-    student.cells.insert(title, nbformat.v4.new_markdown_cell(
+    student.cells.insert(title, nbformat.v4.new_markdown_cell(id=_free_id(NOTE_ID, student), source=
         f"> **Student copy** of `{source_name}`. It runs top to bottom as it is: each check "
         "says \"not done yet\" until you answer. Where a cell says `answer = ...`, replace the "
         "`...` with your answer (working lines, if you need some, go where `# YOUR CODE HERE` "
@@ -258,6 +279,13 @@ def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.No
         "instructor's notebook is the source: edit that one, not this copy.)"))
     nbformat.validate(student)
     return student
+
+
+def _free_id(wanted: str, nb: nbformat.NotebookNode) -> str:
+    """``wanted``, or ``wanted-2``, ``wanted-3``... when a cell of ``nb`` already has that id."""
+    taken = {cell.get("id") for cell in nb.cells}
+    candidates = [wanted] + [f"{wanted}-{n}" for n in range(2, len(taken) + 3)]
+    return next(c for c in candidates if c not in taken)
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -286,14 +314,109 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def write_student_copy(path: Path, out_dir: Path) -> tuple[Path, int]:
-    """Write the student copy of notebook ``path`` into ``out_dir``; returns (path, stubs made)."""
-    path, out_dir = Path(path), Path(out_dir)
+def student_copy_bytes(path: Path) -> tuple[bytes, int]:
+    """The student copy of notebook ``path`` as the bytes of its file, and the solution cells stubbed.
+
+    Nothing is written: the caller compares these bytes with what is already on
+    disk before writing anything (``target_state``). The bytes are what
+    ``nbformat.write`` writes, and the same notebook always gives the same bytes.
+    """
+    path = Path(path)
     nb = read_notebook(path)
-    student = student_notebook(nb, path.name)
+    text = nbformat.writes(student_notebook(nb, path.name))
+    if not text.endswith("\n"):
+        text += "\n"
+    return text.encode("utf-8"), sum(1 for c in nb.cells if is_solution_cell(c))
+
+
+def instructor_notebook_at(target: Path, sources: Iterable[Path]) -> Path | None:
+    """The notebook among ``sources`` that ``target`` is, or None.
+
+    Paths are not enough: a hard link has its own path but shares the file, so
+    the files themselves are compared (``os.path.samefile``: the same device
+    and inode, after following a symbolic link).
+    """
+    for source in sources:
+        try:
+            if os.path.samefile(target, source):
+                return Path(source)
+        except OSError:  # one of them is missing (or a broken link): not the same file
+            continue
+    return None
+
+
+def target_state(target: Path, data: bytes, sources: Iterable[Path] = ()) -> str:
+    """What writing ``data`` to ``target`` would do: ``"new"``, ``"unchanged"`` or ``"replace"``.
+
+    ``"replace"`` means a different file is there (the learner's work, or a copy
+    of an older notebook): only ``force`` may replace it. Raises
+    ``WouldOverwriteError`` when ``target`` is one of ``sources`` (the
+    instructor's notebook itself, or a hard or symbolic link to it) or a
+    folder: those are never replaced, forced or not.
+
+    >>> target_state(Path("no-such-file.ipynb"), b"{}")
+    'new'
+    """
+    target = Path(target)
+    source = instructor_notebook_at(target, sources)
+    if source is not None:
+        if target.is_symlink() or target.resolve() != source.resolve():
+            kind = "a symbolic link" if target.is_symlink() else "a hard link"
+            how = (f"{target} is {kind} to it, and writing there could change the notebook. Remove "
+                   f"that link (removing {target} leaves the instructor's notebook as it is) or choose "
+                   "another --out")
+        else:
+            how = f"{target} is that notebook: choose another --out"
+        raise WouldOverwriteError(f"refusing to overwrite the instructor's notebook {source}: {how} "
+                                  "(--force does not change this)")
+    if target.is_dir():
+        raise WouldOverwriteError(f"{target} is a folder, where the student copy should go: "
+                                  "move it away or choose another --out")
+    if not os.path.lexists(target):
+        return "new"
+    try:
+        return "unchanged" if target.read_bytes() == data else "replace"
+    except OSError:  # a broken symbolic link, or a file that cannot be read: something would be lost
+        return "replace"
+
+
+def replace_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` as a new file, renamed over whatever had that name.
+
+    The rename (``os.replace``) swaps the name, never the file behind it: a
+    hard or symbolic link at ``target`` is replaced by the new file, and the
+    file it pointed to is not touched. A reader never sees half a notebook.
+    """
+    target = Path(target)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # never an existing file
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_student_copy(path: Path, out_dir: Path, *, force: bool = False) -> tuple[Path, int]:
+    """Write the student copy of notebook ``path`` into ``out_dir``; returns (path, stubs made).
+
+    An identical copy already there is left as it is. A different file there
+    (the learner's work) raises ``WouldOverwriteError`` unless ``force=True``;
+    the instructor's notebook, or a link to it, is never written.
+
+    >>> write_student_copy(Path("notebooks/01_conv2d_output_size.ipynb"), Path("student"))  # doctest: +SKIP
+    (PosixPath('student/01_conv2d_output_size.ipynb'), 5)
+    """
+    path, out_dir = Path(path), Path(out_dir)
+    data, stubs = student_copy_bytes(path)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
-    if target.resolve() == path.resolve():
-        raise ValueError(f"refusing to overwrite the instructor's notebook {path}: choose another --out")
-    nbformat.write(student, target)
-    return target, sum(1 for c in nb.cells if is_solution_cell(c))
+    state = target_state(target, data, [path])
+    if state == "replace" and not force:
+        raise WouldOverwriteError(f"refusing to replace {target}: it differs from the student copy "
+                                  "(the learner's edits?). Move it away, or pass force=True to replace it")
+    if state != "unchanged":
+        replace_file(target, data)
+    return target, stubs

@@ -44,9 +44,10 @@ def render_graph(model: nn.Module, input_shape: Sequence[int], *, path: str | os
 
     Without ``path`` it returns the ``graphviz.Digraph``, which Jupyter shows
     inline. With ``path`` it writes the picture there (``format`` is used when
-    ``path`` has no suffix) and returns the file's path. Building the graph
-    needs no ``dot``; drawing it does, and raises ``GraphvizNotFoundError``
-    with install instructions when it is missing.
+    ``path`` has no suffix) and returns the file's path; no other file is
+    written or removed (a ``block.gv`` beside ``block.png`` stays as it is).
+    Building the graph needs no ``dot``; drawing it does, and raises
+    ``GraphvizNotFoundError`` with install instructions when it is missing.
 
     >>> render_graph(ResidualBlock(64, 64), (1, 64, 8, 8), path="block.png")  # doctest: +SKIP
     PosixPath('block.png')
@@ -65,8 +66,8 @@ def render_graph(model: nn.Module, input_shape: Sequence[int], *, path: str | os
     if not path.suffix:
         path = path.with_suffix("." + format)
     path.parent.mkdir(parents=True, exist_ok=True)
-    graph.render(outfile=path, format=path.suffix[1:], cleanup=True)
-    path.with_suffix(".gv").unlink(missing_ok=True)  # the DOT source graphviz leaves beside it
+    # pipe() hands the picture back as bytes; render() would also write (and clobber) a DOT file beside it
+    path.write_bytes(graph.pipe(format=path.suffix[1:].lower()))
     return path
 
 

@@ -101,6 +101,7 @@ def test_one_cell_may_hold_both_kinds_of_region():
     "###BEGIN SOLUTION", "#### BEGIN SOLUTION", "## BEGIN SOLUTION", "### begin solution",
     "### Begin Solution", "###  BEGIN SOLUTION", "### BEGIN  SOLUTION", "### BEGIN SOLUTION:",
     "x = 1  ### BEGIN SOLUTION", "###END SOLUTION", "### end solution",
+    "### BEGIN_SOLUTION", "### BEGIN-SOLUTION", "###_END_SOLUTION", "### END-SOLUTION",
 ])
 def test_near_miss_marker_is_refused_so_no_solution_leaks(marker):
     source = f"answer = ...\n{marker}\nanswer = 2\n### END SOLUTION"
@@ -339,6 +340,145 @@ def test_student_copy_once_answered_passes_its_checks(tmp_path, monkeypatch):
     nb = execute(copy, monkeypatch, timeout=120)
     checks = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
     assert all("[right]" in text_of(c) for c in checks), [text_of(c) for c in checks]
+
+
+# ---------------------------------------------------------------------------
+# Running it again: the learner's work and the instructor's notebooks are never overwritten
+# ---------------------------------------------------------------------------
+
+REAL = REPO_ROOT / "notebooks" / "01_conv2d_output_size.ipynb"  # a course notebook with solution markers
+
+
+def real_notebooks(folder: Path, *names: str) -> list[Path]:
+    """Course notebooks with solution markers, copied into ``folder`` (the tests may link to them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = names or (REAL.name,)
+    for name in names:
+        (folder / name).write_bytes((REPO_ROOT / "notebooks" / name).read_bytes())
+    return [folder / name for name in names]
+
+
+def learner_edits(copy: Path, answer: str = "answer = 75  # my own answer") -> None:
+    """What a learner does: replace the first ``answer = ...`` stub and save."""
+    nb = nbformat.read(copy, as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith("answer = ..."))
+    cell.source = cell.source.replace("answer = ...", answer, 1)
+    nbformat.write(nb, copy)
+
+
+def student_copy(*args: str | Path) -> subprocess.CompletedProcess:
+    """``python -m course_utils student-copy ARGS``, as the instructor types it."""
+    return subprocess.run([sys.executable, "-m", "course_utils", "student-copy", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+
+
+def test_rerun_over_an_edited_copy_keeps_the_learners_work_and_says_force_replaces_it(tmp_path):
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    out = tmp_path / "student"
+    assert student_copy(source, "--out", out).returncode == 0
+    learner_edits(out / source.name)
+    edited = (out / source.name).read_bytes()
+    result = student_copy(source, "--out", out)
+    assert result.returncode == 1, result.stdout + result.stderr
+    message = result.stdout + result.stderr
+    assert str(out / source.name) in message and "--force" in message
+    assert "Traceback" not in message
+    assert (out / source.name).read_bytes() == edited
+    assert "answer = 75  # my own answer" in (out / source.name).read_text()
+
+
+def test_rerun_over_an_unedited_copy_is_fine_and_says_unchanged(tmp_path, capsys):
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    out = tmp_path / "student"
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    first = (out / source.name).read_bytes()
+    capsys.readouterr()
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    assert f"unchanged {out / source.name}" in capsys.readouterr().out
+    assert (out / source.name).read_bytes() == first
+
+
+def test_every_copy_is_checked_before_any_is_written_and_each_edited_one_is_named(tmp_path, capsys):
+    sources = real_notebooks(tmp_path / "notebooks", "01_conv2d_output_size.ipynb",
+                             "03_residual_blocks.ipynb", "05_mnist_resnet.ipynb")
+    out = tmp_path / "student"
+    assert main(["student-copy", *map(str, sources), "--out", str(out)]) == 0
+    first, second, third = (out / s.name for s in sources)
+    first.unlink()  # would be written anew...
+    learner_edits(second)  # ...but these two hold the learner's work
+    learner_edits(third, "answer = 1  # mine")
+    edited = {second: second.read_bytes(), third: third.read_bytes()}
+    capsys.readouterr()
+    assert main(["student-copy", *map(str, sources), "--out", str(out)]) == 1
+    message = capsys.readouterr().out
+    assert str(second) in message and str(third) in message and "--force" in message
+    assert not first.exists(), "a copy was written although others were refused"
+    assert {path: path.read_bytes() for path in edited} == edited
+
+
+def test_force_replaces_an_edited_copy_with_a_fresh_one(tmp_path, capsys):
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    out = tmp_path / "student"
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    fresh = (out / source.name).read_bytes()
+    learner_edits(out / source.name)
+    assert main(["student-copy", str(source), "--out", str(out), "--force"]) == 0
+    assert (out / source.name).read_bytes() == fresh
+
+
+def test_force_is_explained_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["student-copy", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--force" in help_text and "edited" in help_text
+
+
+@pytest.mark.parametrize("link", ["hard link", "symbolic link"])
+@pytest.mark.parametrize("force", [False, True], ids=["", "force"])
+def test_copy_that_is_a_link_to_the_source_never_writes_through_to_it(tmp_path, capsys, link, force):
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    before = source.read_bytes()
+    out = tmp_path / "student"
+    out.mkdir()
+    (os.link if link == "hard link" else os.symlink)(source, out / source.name)
+    status = main(["student-copy", str(source), "--out", str(out), *(["--force"] if force else [])])
+    message = capsys.readouterr().out
+    assert source.read_bytes() == before, f"student-copy wrote through a {link} into the source"
+    assert status == 1
+    assert "refusing to overwrite the instructor's notebook" in message and str(out / source.name) in message
+
+
+def test_copy_that_is_a_hard_link_to_another_file_is_replaced_by_force_not_written_through(tmp_path, capsys):
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    out = tmp_path / "student"
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    fresh = (out / source.name).read_bytes()
+    learner_edits(out / source.name)
+    backup = tmp_path / "my_backup.ipynb"
+    os.link(out / source.name, backup)  # the learner's own second name for their work
+    work = backup.read_bytes()
+    assert main(["student-copy", str(source), "--out", str(out)]) == 1
+    assert main(["student-copy", str(source), "--out", str(out), "--force"]) == 0
+    assert (out / source.name).read_bytes() == fresh
+    assert backup.read_bytes() == work, "--force wrote through a hard link into another file"
+
+
+@pytest.mark.parametrize("marker", [
+    "###BEGIN SOLUTION", "#### BEGIN SOLUTION", "### begin solution", "###  BEGIN SOLUTION",
+    "### BEGIN  SOLUTION", "###END SOLUTION", "#### END SOLUTION", "### end solution",
+    "###  END SOLUTION", "### END  SOLUTION", "### BEGIN_SOLUTION", "### END-SOLUTION",
+])
+def test_course_notebook_with_a_near_miss_marker_is_refused_naming_the_cell(tmp_path, capsys, marker):
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    nb = nbformat.read(source, as_version=4)
+    exact = "### BEGIN SOLUTION" if "BEGIN" in marker.upper() else "### END SOLUTION"
+    index = next(i for i, c in enumerate(nb.cells) if exact in c.source)
+    nb.cells[index].source = nb.cells[index].source.replace(exact, marker, 1)
+    nbformat.write(nb, source)
+    assert main(["student-copy", str(source), "--out", str(tmp_path / "student")]) == 1
+    out = capsys.readouterr().out
+    assert f"{source.name}, cell {index}: " in out and "looks like a solution marker" in out
+    assert not (tmp_path / "student" / source.name).exists()
 
 
 # ---------------------------------------------------------------------------

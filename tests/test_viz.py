@@ -29,6 +29,26 @@ def test_render_graph_writes_a_png_when_dot_is_present(tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no stray DOT source left beside it
 
 
+@needs_dot
+def test_render_graph_leaves_a_dot_file_of_the_same_name_alone(tmp_path):
+    mine = tmp_path / "block.gv"
+    mine.write_text("digraph mine { a -> b }  // the learner's own notes\n")
+    path = render_graph(ResidualBlock(2, 2), (1, 2, 4, 4), path=tmp_path / "block.png")
+    assert path == tmp_path / "block.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert mine.read_text() == "digraph mine { a -> b }  // the learner's own notes\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["block.gv", "block.png"]
+
+
+@needs_dot
+def test_render_graph_writes_only_the_requested_file(tmp_path):
+    others = {"block": "no suffix", "block.gv": "dot", "block.dot": "dot too", "block.svg": "<svg/>"}
+    for name, text in others.items():
+        (tmp_path / name).write_text(text)
+    path = render_graph(ResidualBlock(2, 2), (1, 2, 4, 4), path=tmp_path / "block")  # -> block.png
+    assert path == tmp_path / "block.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {p.name: p.read_text() for p in tmp_path.iterdir() if p != path} == others
+
+
 def test_render_graph_without_dot_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere on PATH
     assert not has_dot()

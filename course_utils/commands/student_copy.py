@@ -4,6 +4,12 @@ The instructor's notebooks in ``notebooks/`` stay the source and are never
 modified; the copies go to ``student/`` (git-ignored) or ``--out DIR``. A
 copy runs top to bottom before the learner has written anything: each check
 says "not done yet". The work is done in ``course_utils.student``.
+
+Run again, it never loses work: every copy is made in memory and compared with
+the file at its place before anything is written. Identical files are left
+alone; if any differs (the learner has edited it), nothing is written and the
+command lists them: ``--force`` replaces them. The instructor's notebook, or a
+hard or symbolic link to it, is never written, forced or not.
 """
 from __future__ import annotations
 
@@ -27,24 +33,30 @@ def add_parser(subparsers, help: str) -> None:
             "'ask your instructor', and outputs are cleared. Everything else is unchanged. A "
             "notebook is refused, naming the cell, for a misspelt or unbalanced marker, or for "
             "a top-level solution that assigns a name not declared 'name = ...' before it. The "
-            "instructor's notebooks are the source and are not modified."
+            "instructor's notebooks are the source and are not modified. Run again, a copy "
+            "that is already up to date is left alone; if a copy differs (the learner has "
+            "edited it), nothing is written and those copies are listed: --force replaces them."
         ),
     )
     p.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
                    help="notebooks to copy (default: every NN_name.ipynb in notebooks/)")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "student", metavar="DIR",
                    help="where to write the copies (default: student/ at the repository root)")
+    p.add_argument("--force", action="store_true",
+                   help="replace copies in --out that differ from a fresh student copy (the learner's "
+                        "edited work is lost); without it, nothing is written when one differs. A link "
+                        "to an instructor's notebook is never written, even with --force")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:  # nbformat, imported here so that a missing one stops this command only
-        from course_utils.student import write_student_copy
+        from course_utils.student import WouldOverwriteError, replace_file, student_copy_bytes, target_state
     except ModuleNotFoundError as err:
         print(f"error: student-copy needs {err.name}, which is not installed; fix: "
               f"python -m pip install {err.name}", file=sys.stderr)
         return 1
-    paths = args.notebooks or sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = list(dict.fromkeys(args.notebooks)) or sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not paths:
         print(f"No notebooks to copy: {REPO_ROOT / 'notebooks'} holds no NN_name.ipynb.")
         return 1
@@ -53,15 +65,50 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --out {args.out} {problem}", file=sys.stderr)
         return 2
     status = 0
-    for path in paths:
+    copies: dict[Path, tuple[Path, bytes, int]] = {}  # target -> (source, bytes, stubs)
+    for path in paths:  # 1. every copy, in memory
+        target = args.out / path.name
         try:
-            target, stubs = write_student_copy(path, args.out)
-        except (OSError, ValueError) as err:  # unreadable file, not a notebook, bad markers, --out = notebooks/
+            if target in copies:
+                raise ValueError(f"{copies[target][0]} has the same name and goes to {target} too: "
+                                 "copy them into different --out folders")
+            data, stubs = student_copy_bytes(path)
+        except (OSError, ValueError) as err:  # unreadable file, not a notebook, bad markers
             print(f"  failed  {path}: {err}")
             status = 1
             continue
+        copies[target] = (path, data, stubs)
+    states, refused = {}, []  # 2. every place checked before anything is written
+    for target, (path, data, stubs) in copies.items():
+        try:
+            states[target] = target_state(target, data, paths)
+        except (OSError, WouldOverwriteError) as err:  # the instructor's notebook, a link to it, a folder
+            refused.append(f"  refused {target}: {err}")
+    differ = [target for target, state in states.items() if state == "replace"]
+    if refused or (differ and not args.force):
+        for line in refused:
+            print(line)
+        if differ and not args.force:
+            print("  refused to replace these files: each differs from the student copy that would be "
+                  "written (the learner's edits, or a copy of an older notebook):")
+            print("\n".join(f"    {target}" for target in differ))
+            print("  To keep that work, move those files away first; to replace them, run again with --force.")
+        print(f"Nothing was written to {args.out}.")
+        return 1
+    for target, state in states.items():  # 3. write
+        path, data, stubs = copies[target]
+        if state == "unchanged":
+            print(f"  unchanged {target}: already this student copy")
+            continue
+        try:
+            replace_file(target, data)
+        except OSError as err:  # no permission, a full or read-only disk
+            print(f"  failed  {path}: cannot write {target} ({type(err).__name__}: {err.strerror or err})")
+            status = 1
+            continue
         note = " (no solution cells: copied with outputs cleared)" if stubs == 0 else ""
-        print(f"  wrote   {target}: {stubs} solution cell(s) stubbed{note}")
+        verb = "replaced" if state == "replace" else "wrote  "
+        print(f"  {verb} {target}: {stubs} solution cell(s) stubbed{note}")
     if status == 0:
         print(f"Hand out {args.out}; the notebooks in {REPO_ROOT / 'notebooks'} keep the solutions.")
     return status
