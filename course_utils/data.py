@@ -20,6 +20,7 @@ stage them.
 from __future__ import annotations
 
 import copy
+import operator
 import os
 from pathlib import Path
 from urllib.error import URLError
@@ -38,7 +39,7 @@ __all__ = [
     "CLASSES", "MEAN", "STD", "IN_CHANNELS", "IMAGE_SIZE", "NAMES",
     "SMOKE_TRAIN_SIZE", "SMOKE_VAL_SIZE", "SMOKE_TEST_SIZE",
     "DatasetNotFoundError", "DatasetCorruptError", "CheckedCIFAR10", "PartialCIFAR10",
-    "data_dir", "get_transforms", "get_datasets", "get_loaders", "val_indices",
+    "data_dir", "check_whole_number", "get_transforms", "get_datasets", "get_loaders", "val_indices",
     "default_num_workers", "denormalize", "load_tensors",
 ]
 
@@ -134,6 +135,8 @@ def get_transforms(name: str, *, train: bool, resize: int | None = None,
     Compose(RandomCrop(size=(28, 28), padding=3), ToTensor(), Normalize(...))
     """
     _check_name(name)
+    if resize is not None:
+        check_whole_number(resize, "resize", "the side in pixels, e.g. resize=96 as in d2l")
     steps: list = []
     if resize is not None:
         steps.append(transforms.Resize(resize))
@@ -335,6 +338,29 @@ def _not_found(name: str, root: Path, missing: list[str],
     )
 
 
+def check_whole_number(value: object, name: str, meaning: str, *, least: int = 1) -> None:
+    """Raise a ``ValueError`` saying what was given unless ``value`` is a whole number >= ``least``.
+
+    Checked where a learner passes it, so that ``subset=2.5`` is answered here,
+    not by a ``TypeError`` from deep inside a ``DataLoader``.
+
+    >>> check_whole_number(2.5, "subset", "how many images to keep")
+    Traceback (most recent call last):
+    ValueError: subset must be a whole number of at least 1 (how many images to keep), not 2.5.
+    """
+    if isinstance(value, bool) or not _is_integer(value) or value < least:
+        raise ValueError(f"{name} must be a whole number of at least {least} ({meaning}), not {value!r}.")
+
+
+def _is_integer(value: object) -> bool:
+    """True for ints, numpy and torch integers; False for floats, even 3.0."""
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _check_name(name: str) -> None:
     if name not in NAMES:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(map(repr, NAMES))}.")
@@ -375,8 +401,9 @@ def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = N
                              "or use fast=False to resize with torchvision.")
         return fast_loaders(name, batch_size, augment=augment, subset=subset, val_size=val_size,
                             root=root, download=download, allow_partial=allow_partial, seed=seed)
-    if subset is not None and subset < 1:
-        raise ValueError(f"subset must be a positive number of images, not {subset!r}.")
+    check_whole_number(batch_size, "batch_size", "images per batch, e.g. 128")
+    if subset is not None:
+        check_whole_number(subset, "subset", "how many images of each split to keep, e.g. 1000")
     if is_smoke() and val_size is not None:  # the validation split shrinks too, before it is drawn
         val_size = min(val_size, SMOKE_VAL_SIZE)
     *splits, test_set = get_datasets(name, root=root, resize=resize, augment=augment,

@@ -41,7 +41,8 @@ from torch.utils.data import Dataset
 
 from course_utils.config import get_device, is_smoke
 from course_utils.data import (_FLIP_OK, IMAGE_SIZE, MEAN, NAMES, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE,
-                               SMOKE_VAL_SIZE, STD, smoke_notice, load_tensors, val_indices)
+                               SMOKE_VAL_SIZE, STD, check_whole_number, load_tensors, smoke_notice,
+                               val_indices)
 from course_utils.distributed import all_reduce_sum, is_distributed, unwrap
 from course_utils.train import autocast, autocast_dtype
 
@@ -217,8 +218,9 @@ def fast_loaders(name: str, batch_size: int = 512, *, device: str | torch.device
     """
     if name not in NAMES:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(map(repr, NAMES))}.")
-    if subset is not None and subset < 1:
-        raise ValueError(f"subset must be a positive number of images, not {subset!r}.")
+    check_whole_number(batch_size, "batch_size", "images per batch, e.g. 512")
+    if subset is not None:
+        check_whole_number(subset, "subset", "how many images of each split to keep, e.g. 1000")
     device = torch.device(device) if device is not None else get_device()
     channels_last = device.type == "cuda" if channels_last is None else channels_last
     train_n, val_n, test_n = subset, None, subset

@@ -15,7 +15,9 @@ does the work behind ``fetch-data`` and ``doctor``:
 Both install *atomically*: files go to a temporary folder inside the
 destination, are checked there, and only then are renamed into place. A rename
 is all-or-nothing, so a broken archive or a pulled USB stick never leaves half
-a dataset behind.
+a dataset behind. Replacing a partial or damaged copy replaces its files only:
+anything else in that folder is kept. Archives that would unpack to far more
+than the datasets (``MAX_UNPACKED_BYTES``) are refused before unpacking.
 
 >>> check_dataset("mnist", Path("data"))  # doctest: +SKIP
 DatasetStatus(name='mnist', state='complete', detail='60,000 training + 10,000 test images')
@@ -49,6 +51,16 @@ _IDX_SIZES = (60_000, 10_000)
 #: What to tell someone who has a partial sample, such as ../shared/data.
 PARTIAL_ADVICE = "partial sample: fine for smoke mode, download the full set for real runs"
 _ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
+#: The most an archive may unpack to, and the most files it may hold. The full three
+#: datasets take about 0.4 GB unpacked (0.5 GB with torchvision's downloads kept) in
+#: about 40 files: an archive far beyond that is not a copy of them (a "zip bomb" is a
+#: small archive that unpacks to fill the disk), and is refused before anything is unpacked.
+MAX_UNPACKED_BYTES = 1_000_000_000
+MAX_MEMBERS = 1_000
+
+
+class ArchiveTooLargeError(ValueError):
+    """An archive that would unpack to far more than the datasets: refused before unpacking."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,9 @@ def install_from(source: Path, dest: Path, names: tuple[str, ...] = NAMES) -> li
         if source.is_file():
             try:
                 _unpack(source, Path(tmp) / "unpacked")
+            except ArchiveTooLargeError as err:
+                return [Outcome(n, "failed", f"{source.name} was refused: {err}; nothing was unpacked or installed")
+                        for n in names]
             except (ValueError, tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
                 why = f"{source.name} is not a readable archive ({type(err).__name__}: {err}); nothing was installed"
                 return [Outcome(n, "failed", why) for n in names]
@@ -247,32 +262,61 @@ def _install_one(name: str, layout: Path, dest: Path, tmp: Path, *, origin: str)
     copied = check_dataset(name, staged.parent)
     if copied != offered:  # the copy changed on the way (a flaky drive)
         return Outcome(name, "failed", f"the copied files do not check out ({copied.detail}); nothing was installed")
-    target, old = dest / FOLDER[name], tmp / "replaced" / FOLDER[name]
-    if target.exists():  # replace a partial or corrupt copy: move it aside, then swap
-        old.parent.mkdir(exist_ok=True)
-        os.replace(target, old)
-    try:
+    target = dest / FOLDER[name]
+    if not target.exists():  # the usual case: one rename puts the whole dataset in place
         os.replace(staged, target)
-    except OSError:
-        if old.exists():
-            os.replace(old, target)  # put the previous copy back
-        raise
+    else:  # a partial or corrupt copy: replace its files, keep whatever else the folder holds
+        _replace_files(staged, target, tmp / "replaced")
     return Outcome(name, "fetched", f"{origin}, {offered.state}: {offered.detail}")
 
 
+def _replace_files(new: Path, target: Path, backup: Path) -> None:
+    """Move every file of folder ``new`` to the same place in ``target``, all or nothing.
+
+    Only the files the copy brings are touched: each one already in ``target``
+    is moved aside into ``backup`` (and put back if a later move fails); files
+    of ``target`` that the copy does not have (a learner's notes, torchvision's
+    ``processed/`` folder) stay where they are.
+    """
+    moved: list[Path] = []
+    try:
+        for file in sorted(p.relative_to(new) for p in new.rglob("*") if not p.is_dir()):
+            (target / file).parent.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(target / file):
+                (backup / file).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target / file, backup / file)
+            moved.append(file)
+            os.replace(new / file, target / file)
+    except OSError:
+        for file in reversed(moved):  # undo: the old files back where they were
+            if os.path.lexists(backup / file):
+                os.replace(backup / file, target / file)
+            elif os.path.lexists(target / file):
+                os.remove(target / file)
+        raise
+
+
 def _unpack(archive: Path, out: Path) -> None:
-    """Unpack a .zip or .tar(.gz) archive into ``out``, refusing paths that leave it."""
+    """Unpack a .zip or .tar(.gz) archive into ``out``, refusing paths that leave it.
+
+    The sizes its members declare are added up first, and an archive that would
+    unpack to more than ``MAX_UNPACKED_BYTES`` is refused before anything is
+    written. The declared sizes bind: zipfile stops reading a member at its
+    declared size, and a tar member's size is the length of its data.
+    """
     if not archive.name.endswith(_ARCHIVES):
         raise ValueError(f"expected a folder or a {', '.join(_ARCHIVES)} archive")
     out.mkdir(parents=True)
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as z:
+            _check_unpacked_size(archive, [info.file_size for info in z.infolist()])
             bad = z.testzip()  # reads every member and checks its CRC
             if bad is not None:
                 raise zipfile.BadZipFile(f"{bad} is damaged (CRC mismatch)")
             z.extractall(out)  # zipfile strips absolute paths and '..'
         return
     with tarfile.open(archive) as t:
+        _check_unpacked_size(archive, [member.size for member in t.getmembers()])
         if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12: refuses links and paths leaving `out`
             t.extractall(out, filter="data")
         else:
@@ -280,6 +324,16 @@ def _unpack(archive: Path, out: Path) -> None:
                 if not (out / member.name).resolve().is_relative_to(out.resolve()) or member.islnk() or member.issym():
                     raise ValueError(f"{member.name} would be written outside the destination")
             t.extractall(out)
+
+
+def _check_unpacked_size(archive: Path, sizes: list[int]) -> None:
+    """Refuse an archive whose members add up to far more than the datasets can take."""
+    total = sum(sizes)
+    if total > MAX_UNPACKED_BYTES or len(sizes) > MAX_MEMBERS:
+        raise ArchiveTooLargeError(
+            f"it would unpack to {total / 1e9:.2f} GB in {len(sizes):,} files, far more than the three "
+            f"datasets take (about 0.4 GB in about 40 files; the limit is {MAX_UNPACKED_BYTES / 1e9:.1f} GB "
+            f"and {MAX_MEMBERS:,} files), so it is not a copy of them")
 
 
 def _make_writable(folder: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import tarfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -18,6 +19,7 @@ import pytest
 import torchvision.datasets
 import torchvision.datasets.utils
 
+from course_utils import staging
 from course_utils.cli import main
 from course_utils.data import get_datasets
 from course_utils.staging import FOLDER, check_dataset
@@ -245,3 +247,86 @@ def test_download_without_network_fails_with_the_reason_and_leaves_nothing(offli
         assert "--from" in line
     assert installed(dest) == []
 
+
+
+# ---------------------------------------------------------------------------
+# Nothing of the user's is deleted; archives cannot fill the disk
+# ---------------------------------------------------------------------------
+
+def add_users_files(folder: Path) -> dict[Path, bytes]:
+    """Files a learner (or torchvision) keeps inside a dataset's folder, beside its data."""
+    files = {folder / "notes.txt": b"my notes on MNIST", folder / "raw" / "my-digits.idx": b"\x00\x01",
+             folder / "processed" / "training.pt": b"torchvision's old cache"}
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return files
+
+
+def test_replacing_a_damaged_copy_from_a_staged_one_keeps_every_other_file_of_its_folder(sample, tmp_path, capsys):
+    dest = stage(sample, tmp_path / "data", names=("mnist",))
+    (dest / "MNIST/raw/t10k-labels-idx1-ubyte").write_bytes(b"garbage")
+    keep = add_users_files(dest / "MNIST")
+    status, out = fetch(capsys, "--from", str(sample), "--to", str(dest), "mnist")
+    assert status == 0 and "fetched" in line_of(out, "mnist")
+    assert check_dataset("mnist", dest).state == "partial"
+    assert {path: path.read_bytes() for path in keep} == keep
+    assert installed(dest) == ["MNIST"]
+
+
+def test_download_over_a_partial_copy_keeps_every_other_file_of_its_folder(sample, fake_download, tmp_path, capsys):
+    dest = stage(sample, tmp_path / "data", names=("mnist",))
+    keep = add_users_files(dest / "MNIST")
+    status, out = fetch(capsys, "mnist", "--to", str(dest))
+    assert status == 0 and "fetched" in line_of(out, "mnist")
+    assert check_dataset("mnist", dest).state == "complete"
+    assert {path: path.read_bytes() for path in keep} == keep
+
+
+@pytest.fixture
+def unpacking(monkeypatch) -> list[str]:
+    """Records every call that would unpack (or decompress to check) an archive's members."""
+    calls = []
+    for cls, method in ((tarfile.TarFile, "extractall"), (tarfile.TarFile, "extract"),
+                        (zipfile.ZipFile, "extractall"), (zipfile.ZipFile, "testzip")):
+        original = getattr(cls, method)
+
+        def spy(self, *args, _original=original, _name=f"{cls.__name__}.{method}", **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(cls, method, spy)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_archive_bomb_is_refused_before_anything_is_unpacked(sample, tmp_path, capsys, monkeypatch,
+                                                            unpacking, kind):
+    """A 60 MB file of zeros packs into about 60 kB: with the limit made 50 MB, the archive is a bomb."""
+    monkeypatch.setattr(staging, "MAX_UNPACKED_BYTES", 50_000_000)
+    staged = stage(sample, tmp_path / "stick", names=("mnist",))
+    with open(staged / "MNIST/raw/padding.bin", "wb") as f:
+        f.truncate(60_000_000)
+    archive = Path(shutil.make_archive(str(tmp_path / "course-data"), "gztar" if kind == "tar.gz" else "zip",
+                                       root_dir=staged))
+    assert archive.stat().st_size < 3_000_000  # small on the stick, 60 MB unpacked
+    dest = tmp_path / "data"
+    status, out = fetch(capsys, "--from", str(archive), "--to", str(dest), "mnist")
+    assert status == 1 and "refused" in line_of(out, "mnist") and "GB" in line_of(out, "mnist")
+    assert unpacking == [] and installed(dest) == []
+
+
+def test_archive_of_too_many_files_is_refused_before_anything_is_unpacked(sample, tmp_path, capsys, unpacking):
+    staged = stage(sample, tmp_path / "stick", names=("mnist",))
+    for i in range(staging.MAX_MEMBERS + 1):
+        (staged / "MNIST" / f"empty-{i}").touch()
+    archive = Path(shutil.make_archive(str(tmp_path / "course-data"), "gztar", root_dir=staged))
+    status, out = fetch(capsys, "--from", str(archive), "--to", str(tmp_path / "data"), "mnist")
+    assert status == 1 and "refused" in line_of(out, "mnist") and "files" in line_of(out, "mnist")
+    assert unpacking == []
+
+
+def test_archive_within_the_limit_still_installs(sample, tmp_path, capsys, unpacking):
+    staged = stage(sample, tmp_path / "stick", names=("mnist",))
+    archive = Path(shutil.make_archive(str(tmp_path / "course-data"), "zip", root_dir=staged))
+    status, out = fetch(capsys, "--from", str(archive), "--to", str(tmp_path / "data"), "mnist")
+    assert status == 0 and "fetched" in line_of(out, "mnist") and unpacking

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision.datasets.utils
@@ -456,3 +457,27 @@ def test_load_tensors_never_downloads_by_default(tmp_path, offline):
     with pytest.raises(DatasetNotFoundError, match="download=False"):
         load_tensors("fashion_mnist", root=tmp_path)
     assert offline == []
+
+
+# --- bad arguments: the course's own message, at the public boundary ----------------
+
+@pytest.mark.parametrize("call, given", [
+    (lambda root: get_loaders("mnist", root=root, download=False, subset=2.5), ("subset", "2.5")),
+    (lambda root: get_loaders("mnist", root=root, download=False, subset=0), ("subset", "0")),
+    (lambda root: get_loaders("mnist", root=root, download=False, subset=True), ("subset", "True")),
+    (lambda root: get_loaders("mnist", 0, root=root, download=False), ("batch_size", "0")),
+    (lambda root: get_loaders("mnist", 12.5, root=root, download=False), ("batch_size", "12.5")),
+    (lambda root: get_loaders("mnist", root=root, download=False, subset=2.5, fast=True), ("subset", "2.5")),
+    (lambda root: get_datasets("mnist", root=root, download=False, resize=0), ("resize", "0")),
+    (lambda root: get_loaders("mnist", root=root, download=False, resize=-32), ("resize", "-32")),
+])
+def test_bad_sizes_are_refused_at_the_call_saying_what_was_given_and_what_is_expected(mnist_root, call, given):
+    name, value = given
+    with pytest.raises(ValueError, match=rf"^{name} must be a whole number of at least 1 \(.*\), not {value}\.$"):
+        call(mnist_root)
+
+
+def test_whole_numbers_of_numpy_and_torch_are_accepted(mnist_root):
+    train_loader, _ = get_loaders("mnist", torch.tensor(32).item(), root=mnist_root, download=False,
+                                  subset=np.int64(64))
+    assert len(train_loader.dataset) == 64 and train_loader.batch_size == 32
