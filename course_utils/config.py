@@ -51,6 +51,10 @@ def is_smoke() -> bool:
     return os.environ.get("COURSE_SMOKE", "").strip().lower() in _TRUE
 
 
+#: The devices the course's code runs on: NVIDIA GPUs, Apple GPUs and the CPU.
+DEVICE_TYPES = ("cuda", "mps", "cpu")
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """The fastest device this machine offers: CUDA, then Apple's MPS, then the CPU.
 
@@ -65,7 +69,17 @@ def get_device(prefer: str | None = None) -> torch.device:
 
     choice = prefer or os.environ.get("COURSE_DEVICE") or None
     if choice:
-        device = torch.device(choice)
+        try:
+            device = torch.device(choice)
+        except RuntimeError:  # torch knows no such device type ("tpu", "gpu", a typo)
+            device = None
+        if device is None or device.type not in DEVICE_TYPES:
+            source = "" if prefer else " (from COURSE_DEVICE)"
+            raise RuntimeError(
+                f"Device {choice!r}{source} is not one the course trains on: choose one of "
+                f"{', '.join(DEVICE_TYPES)} (e.g. 'cuda:1' for a second GPU), or leave it unset "
+                "to use the fastest one here."
+            )
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(
                 f"Device {choice!r} was asked for, but PyTorch sees no CUDA GPU. "

@@ -311,3 +311,68 @@ def test_every_command_has_help(capsys):
             main([command, "--help"])
         assert exit.value.code == 0
         assert f"usage: python -m course_utils {command}" in capsys.readouterr().out
+
+
+# --- doctor always prints its report ------------------------------------------------
+
+def as_ordinary_user() -> list[str]:
+    """A command prefix under which file permissions bind, or skip saying why there is none.
+
+    An ordinary user needs nothing. Root ignores ``chmod`` through two capabilities
+    (DAC_OVERRIDE, DAC_READ_SEARCH); ``setpriv`` starts the command without them,
+    still as root, so that the Python installation in root's home stays readable.
+    """
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("runs as root and cannot drop root's override of file permissions "
+                    "(setpriv, from util-linux, is not installed)")
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", "pass"], capture_output=True)
+    if probe.returncode != 0:  # a container without CAP_SETPCAP
+        pytest.skip(f"runs as root and cannot drop root's override of file permissions: {probe.stderr[-200:]!r}")
+    return prefix
+
+
+@pytest.mark.parametrize("unreadable", ["data folder", "dataset folder", "raw folder", "batch file"])
+def test_doctor_prints_its_whole_report_when_a_folder_or_file_cannot_be_read(sample, tmp_path, unreadable):
+    prefix = as_ordinary_user()
+    root = tmp_path / "data"
+    for name in ("mnist", "cifar10"):
+        shutil.copytree(sample / FOLDER[name], root / FOLDER[name])
+    locked = {"data folder": root, "dataset folder": root / "MNIST", "raw folder": root / "MNIST" / "raw",
+              "batch file": root / FOLDER["cifar10"] / "data_batch_1"}[unreadable]
+    locked.chmod(0)
+    try:
+        result = subprocess.run([*prefix, sys.executable, "-m", "course_utils", "doctor", "--data", str(root)],
+                                capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    finally:
+        locked.chmod(0o755)
+    out = result.stdout
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "problem(s): run the fix lines above" in out  # the report was printed to its end
+    assert "packages the notebooks use import" in out
+    failing = line_with(out, "cannot be read" if unreadable == "data folder" else
+                        ("cifar10:" if unreadable == "batch file" else "mnist:"))
+    assert "FAIL" in failing and ("permission" in failing or "unreadable" in failing)
+    assert "chmod -R u+rX" in fix_after(out, failing)
+
+
+@pytest.mark.parametrize("device", ["meta", "xla", "tpu", "gpu"])
+def test_doctor_fails_an_unusual_course_device_with_its_fix_and_prints_the_rest(capsys, monkeypatch, device):
+    monkeypatch.setenv("COURSE_DEVICE", device)
+    status, out = run_doctor(capsys)
+    line = line_with(out, "device:")
+    assert status == 1 and "FAIL" in line and repr(device) in line and "cuda, mps, cpu" in line
+    assert "Apple" not in line
+    assert fix_after(out, "device:") == "fix: unset COURSE_DEVICE"
+    assert "packages the notebooks use import" in out
+
+
+def test_a_check_that_crashes_becomes_a_fail_line_not_a_traceback(capsys, monkeypatch):
+    def broken():
+        raise OSError(5, "Input/output error", "/dev/sdb1")
+    monkeypatch.setattr(doctor, "check_dot", broken)
+    status, out = run_doctor(capsys)
+    assert status == 1 and "FAIL  Graphviz: the check stopped with OSError" in out
+    assert "packages the notebooks use import" in out

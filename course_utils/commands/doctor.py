@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -72,12 +73,13 @@ def add_parser(subparsers, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     print("python -m course_utils doctor: is this machine ready for the course?\n")
-    checks = [check_python(), check_torch()]
+    checks = [*guarded("Python", check_python), *guarded("torch", check_torch)]
     if _import_error("torch") is None:  # every other check needs torch (course_utils.config does)
         from course_utils.config import data_dir, is_smoke
         root = (args.data or data_dir()).expanduser().resolve()
-        checks += [check_device(), check_dot(), *check_data(root, smoke=is_smoke()),
-                   check_disk(root), *check_packages()]
+        checks += [*guarded("device", check_device), *guarded("Graphviz", check_dot),
+                   *guarded("data", check_data, root, smoke=is_smoke()),
+                   *guarded("disk", check_disk, root), *guarded("packages", check_packages)]
     else:
         checks.append(Check("skip", "device, Graphviz, data, disk and packages not checked: they "
                             "need torch; fix it, then run doctor again"))
@@ -92,6 +94,23 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print("\nAll is well" + (f" ({warned} warning(s) above: worth reading)." if warned else "."))
     return 0
+
+
+def guarded(what: str, check, *args, **kwargs) -> list[Check]:
+    """Run one check; if it raises, a FAIL line saying so, so that the report is always printed.
+
+    Each check handles the problems it knows; this catches the rest (an
+    unreadable folder, a broken driver), because a doctor that crashes tells
+    the learner nothing.
+    """
+    try:
+        result = check(*args, **kwargs)
+    except Exception as err:  # anything: the report must still be printed
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        fix = (f"give yourself read permission (chmod -R u+rX {shlex.quote(err.filename)}), or "
+               "ask the folder's owner to" if isinstance(err, PermissionError) and err.filename else None)
+        return [Check("FAIL", f"{what}: the check stopped with {type(err).__name__}: {first_line}", fix)]
+    return result if isinstance(result, list) else [result]
 
 
 def check_python() -> Check:
@@ -222,11 +241,13 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
         return [Check("FAIL", f"data folder {root} is a file, not a folder", fix)]
     if not root.is_dir():
         return [Check("FAIL", f"data folder {root} does not exist", f"{fetch}{to}{offline}")]
+    if not os.access(root, os.R_OK | os.X_OK):
+        return [Check("FAIL", f"data folder {root} cannot be read: no permission", _readable_fix(root))]
     checks = [Check("ok", f"data folder {root}" + (" (COURSE_DATA_DIR chooses another)" if default else ""))]
     if _import_error("torchvision") is not None:  # it reads CIFAR-10's checksums
         return checks + [Check("skip", "datasets not checked: that needs torchvision (see above)")]
     from course_utils.data import NAMES
-    from course_utils.staging import check_dataset
+    from course_utils.staging import FOLDER, check_dataset
     for name in NAMES:
         status = check_dataset(name, root)
         fix = f"{fetch} {name}{to}"
@@ -237,9 +258,18 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
         elif status.state == "partial":
             checks.append(Check("FAIL", f"{name}: {status.detail} (and this is not smoke mode: "
                                 "COURSE_SMOKE=1 is not set)", fix))
+        elif status.state == "unreadable":
+            checks.append(Check("FAIL", f"{name}: unreadable: {status.detail}",
+                                _readable_fix(root / FOLDER[name])))
         else:
             checks.append(Check("FAIL", f"{name}: {status.state}: {status.detail}", fix + offline))
     return checks
+
+
+def _readable_fix(folder: Path) -> str:
+    """How to make ``folder`` readable: chmod it if it is yours, else ask, or use another copy."""
+    return (f"chmod -R u+rX {shlex.quote(str(folder))}   (not your folder? ask its owner, or install "
+            "a copy of your own: python -m course_utils fetch-data --to DIR, then COURSE_DATA_DIR=DIR)")
 
 
 def check_disk(root: Path) -> Check:
