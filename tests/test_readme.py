@@ -52,3 +52,12 @@ def test_readme_test_command_is_what_ci_runs():
     assert setup, "the README's one set-up command is missing"
     for step in setup.group(1).split(" && ")[:-1]:  # all but `jupyter lab`
         assert step.replace("python -m pip install ", "python -m pip install -q ") in ci, step
+
+
+def test_classroom_section_says_in_one_line_what_fetch_data_checks_and_what_student_copy_refuses():
+    lines = README.splitlines()
+    checks = [line for line in lines if line.startswith("- **`fetch-data --from` checks**")]
+    refuses = [line for line in lines if line.startswith("- **`student-copy` refuses**")]
+    assert len(checks) == 1 and len(refuses) == 1
+    assert all(word in checks[0] for word in ("unpacked size", "IDX headers", "MD5", "run code"))
+    assert all(word in refuses[0] for word in ("--force", "symbolic link", "###BEGIN SOLUTION", "cell"))
