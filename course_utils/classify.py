@@ -120,6 +120,9 @@ def classify(model: nn.Module, image: str | os.PathLike | Image.Image, name: str
     The image is prepared with ``prepare_image`` (same arguments); the model runs
     in eval mode on the device of its weights and is left in the mode it was in.
     """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a whole number of at least 1, not {top!r}: how many of the "
+                         f"likeliest classes to return (top=1 for just the answer).")
     x = prepare_image(image, name, resize=resize, invert=invert)
     device = next(model.parameters()).device
     was_training = model.training

@@ -22,11 +22,20 @@ every function here does the single-process thing::
 
 The communication *backend* is NCCL between NVIDIA GPUs (fast, GPU to GPU)
 and gloo on CPUs (works everywhere, slower).
+
+Every collective (all-reduce, broadcast, barrier) waits for *all* ranks. A
+rank that crashes closes its connections and the others notice at once; a
+rank that freezes (suspended with Ctrl-Z or SIGSTOP, swapping, stuck on a
+network file system) says nothing, and the others wait for it until the
+process group's *timeout* (``init_from_env(timeout=...)``, ten minutes by
+default). Then ``silent_ranks()`` takes a roll call to find out who it was.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
+import time
 from typing import Any
 
 import torch
@@ -50,7 +59,14 @@ def default_backend() -> str:
     return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
 
 
-def init_from_env(backend: str | None = None) -> tuple[int, int, int]:
+#: Seconds a collective waits for the other ranks before it fails (NCCL's own
+#: default; gloo's is 30 minutes). Long enough for local rank 0 to download
+#: CIFAR-10 (170 MB) at 3 Mbit/s while the others wait, or for torch.compile
+#: to warm up; short enough that a frozen rank is noticed the same session.
+DEFAULT_TIMEOUT = 600.0
+
+
+def init_from_env(backend: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, int, int]:
     """Join the process group torchrun set up; return ``(rank, world_size, local_rank)``.
 
     ``init_process_group(init_method="env://")`` reads RANK, WORLD_SIZE,
@@ -58,16 +74,29 @@ def init_from_env(backend: str | None = None) -> tuple[int, int, int]:
     GPU machine each process then picks its own GPU, ``cuda:LOCAL_RANK``.
     Without torchrun nothing is initialised and the answer is ``(0, 1, 0)``.
 
+    ``timeout`` (seconds) is how long any collective waits for a rank that
+    has stopped answering before it raises on the ranks still running. On
+    gloo that is a ``RuntimeError`` (``is_timeout_error`` recognises it). On
+    NCCL a watchdog thread notices it, as long as
+    ``TORCH_NCCL_ASYNC_ERROR_HANDLING`` is not set to 0 (it is on by
+    default), and ends the process, so torchrun then stops the others.
+
     >>> init_from_env()  # a plain `python script.py`
     (0, 1, 0)
+    >>> init_from_env(timeout=60)  # doctest: +SKIP
+    (0, 2, 0)
     """
+    if not timeout > 0:
+        raise ValueError(f"The process group's timeout must be more than 0 seconds, not {timeout:g}: "
+                         f"give the seconds a collective may wait (default {DEFAULT_TIMEOUT:g}).")
     if not launched_by_torchrun():
         return 0, 1, 0
     if not dist.is_initialized():
         backend = backend or default_backend()
         if backend == "nccl":  # bind this process to its GPU before any communication
             torch.cuda.set_device(dist.get_node_local_rank(fallback_rank=0))
-        dist.init_process_group(backend=backend, init_method="env://")
+        dist.init_process_group(backend=backend, init_method="env://",
+                                timeout=datetime.timedelta(seconds=timeout))
     return dist.get_rank(), dist.get_world_size(), dist.get_node_local_rank(fallback_rank=0)
 
 
@@ -133,6 +162,81 @@ def barrier() -> None:
     """Wait here until every rank arrives (does nothing with one process)."""
     if is_distributed():
         dist.barrier()
+
+
+def is_timeout_error(err: BaseException) -> bool:
+    """Is ``err`` a collective that gave up waiting for another rank (the process group's timeout)?
+
+    gloo raises a plain ``RuntimeError`` that says "Timed out waiting 600000ms
+    for recv operation", or, on a rank whose neighbour gave up first,
+    "Application timeout caused pair closure"; the text is all there is to go by.
+    """
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and ("timed out" in text or "timeout" in text)
+
+
+#: Seconds the roll call waits for the ranks still running to answer. They
+#: gave up on the same collective, so they arrive within about one step.
+ROLL_CALL_WAIT = 30.0
+
+
+def silent_ranks(wait: float = ROLL_CALL_WAIT) -> list[int] | None:
+    """After a timeout, the ranks that do not answer a roll call within ``wait`` seconds.
+
+    Each rank still running writes its rank into the rendezvous store (the
+    key-value server at MASTER_ADDR:MASTER_PORT where the ranks met; under
+    torchrun it lives in torchrun itself), then waits until every rank has
+    written or ``wait`` has passed. The ranks missing from the store are the
+    ones that stopped answering; every rank that asks gets the same answer::
+
+        except RuntimeError as err:
+            if is_timeout_error(err):
+                print(silent_ranks())   # [1]: rank 1 is frozen
+
+    ``None`` when the store itself did not answer: started by ``env://``
+    without torchrun it lives in rank 0's process, so rank 0 is then the
+    likely one. A world of one has nobody to miss: ``[]``.
+    """
+    if not is_distributed():
+        return []
+    ranks = [str(rank) for rank in range(get_world_size())]
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")  # torchrun keeps its store across restarts
+    try:
+        store = dist.PrefixStore(f"course_utils/roll_call/{attempt}/", dist.TCPStore(
+            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+            timeout=datetime.timedelta(seconds=wait)))
+        store.set(str(get_rank()), "here")
+        deadline = time.monotonic() + wait
+        while not store.check(ranks) and time.monotonic() < deadline:  # everyone here yet?
+            time.sleep(0.1)
+        return [int(rank) for rank in ranks if not store.check([rank])]
+    except (RuntimeError, KeyError, ValueError):  # no store to ask, or it did not answer
+        return None
+
+
+def timeout_message(silent: list[int] | None, timeout: float) -> str:
+    """What happened when a collective timed out, in words, given ``silent_ranks()``.
+
+    >>> timeout_message([1], 600)[:53]
+    'rank 1 stopped answering: the other ranks waited 600 '
+    """
+    why = ("A rank stops answering when its process is frozen (suspended with Ctrl-Z or SIGSTOP, "
+           "swapping, stuck on a network file system, its machine unreachable) or busy for longer "
+           "than the timeout (a first download, torch.compile's warm-up).")
+    waited = f"waited {timeout:g} s (the process group's timeout)"
+    if silent is None:
+        return (f"a collective operation {waited} for another rank and gave up, and the roll call "
+                "that names it got no answer from the rendezvous store either; without torchrun "
+                f"that store lives in rank 0's process, so rank 0 is the likely one. {why}")
+    if not silent:
+        return (f"a collective operation {waited} for another rank and gave up, but every rank "
+                "answered the roll call afterwards: none is frozen, one was busy for longer than "
+                "that (a first download, torch.compile's warm-up, a slow file system).")
+    who = (f"rank {silent[0]}" if len(silent) == 1
+           else f"ranks {', '.join(map(str, silent[:-1]))} and {silent[-1]}")
+    return (f"{who} stopped answering: the other ranks {waited} for "
+            f"{'it' if len(silent) == 1 else 'them'} in a collective operation (an all-reduce of "
+            f"gradients or metrics, a barrier) and gave up. {why}")
 
 
 def cleanup() -> None:

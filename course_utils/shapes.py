@@ -343,6 +343,7 @@ def check_output_shape(module: nn.Module, input_shape: Sequence[int],
     Example: ``check_output_shape(nn.Conv2d(3, 64, 3, padding=1), (8, 3, 32, 32),
     (-1, 64, 32, 32))`` returns ``(8, 64, 32, 32)``.
     """
+    _check_expected(expected)
     with _dummy_run(module, input_shape) as x:
         output = _forward(module, x)
     if not isinstance(output, torch.Tensor):
@@ -356,6 +357,18 @@ def check_output_shape(module: nn.Module, input_shape: Sequence[int],
     causes = "\n".join(f"- {cause}" for cause in _diagnose(wanted, actual))
     raise ShapeError(f"{type(module).__name__} on input {tuple(input_shape)} gives output shape "
                      f"{actual}, but {shown} was expected.\n{causes}")
+
+
+def _check_expected(expected: object) -> None:
+    """``expected`` is a shape: a tuple (or list, or ``torch.Size``) of sizes, -1 or None for "any"."""
+    example = "e.g. expected=(-1, 64, 32, 32) for any batch of 64-channel 32x32 maps"
+    if not isinstance(expected, (tuple, list, torch.Size)):
+        raise TypeError(f"expected={expected!r}: give the output shape you expect as a tuple of ints, "
+                        f"with -1 or None where any size will do, {example}.")
+    wrong = [n for n in expected if n is not None and not (_is_int(n) and n >= -1)]
+    if wrong:
+        raise ValueError(f"expected={tuple(expected)!r}: {wrong[0]!r} is not a size; each entry must "
+                         f"be a whole number (0 or more), or -1 or None for any size, {example}.")
 
 
 def _diagnose(wanted: tuple[int | None, ...], actual: tuple[int, ...]) -> list[str]:

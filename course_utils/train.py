@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import numbers
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -135,6 +136,7 @@ def fit(
     log_dir: str | os.PathLike | None = None,
     progress: bool = True,
     fast: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return its ``History``.
 
@@ -164,14 +166,19 @@ def fit(
             Load them with ``load_weights(model, path)``.
         resume: continue from ``checkpoint`` after its last completed epoch, so
             re-running the same cell after a disconnect picks up where it stopped.
-            A checkpoint saved with other settings (model, optimizer and its
-            learning rate or weight decay, loss, batch size) is refused.
+            A checkpoint saved with other settings (model, optimizer type and its
+            hyper-parameters, loss, batch size, ``settings``) is refused before
+            training, with one error listing each difference.
         log_dir: write TensorBoard scalars (loss, accuracy, learning rate) per epoch.
         progress: show tqdm progress bars and one summary line per epoch.
         fast: set the model up to train fast on the device first, with
             ``course_utils.fast.prepare_model``: ``channels_last`` and
             ``cudnn.benchmark`` on CUDA (nothing changes on a CPU). Pair it with
             ``get_loaders(..., fast=True)``, which makes the batches on the device.
+        settings: what else makes this run what it is that ``fit`` cannot see, as
+            plain values: the dataset, the seed, the epochs a schedule was planned
+            for (``{"data": "mnist", "seed": 0}``). Saved in the checkpoint and
+            compared on ``resume`` like the optimizer's settings.
 
     Under ``torchrun``, pass a ``DistributedDataParallel`` model and loaders
     whose sampler is a ``DistributedSampler``: each epoch calls
@@ -184,6 +191,9 @@ def fit(
     """
     if optimizer is not None and lr is not None:
         raise ValueError("Give either optimizer= or lr= (for the default Adam), not both.")
+    _check_epochs(epochs)
+    if lr is not None:
+        _check_lr(lr)
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', not {scheduler_interval!r}")
     if resume and checkpoint is None:
@@ -202,7 +212,7 @@ def fit(
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     amp_dtype = autocast_dtype(device, amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    config = run_config(model, optimizer, loss_fn, scheduler, train_loader)
+    config = run_config(model, optimizer, loss_fn, scheduler, train_loader, settings)
 
     history, start, best_acc, best_model = History(), 1, -math.inf, None
     if resume and _checkpoint_exists(checkpoint):
@@ -264,7 +274,8 @@ def fit(
 
 
 def run_config(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
-               scheduler: Any, train_loader: Iterable) -> dict[str, Any]:
+               scheduler: Any, train_loader: Iterable,
+               settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings that make a training run what it is, as plain values.
 
     ``fit`` stores them in its checkpoint and, on ``resume=True``, refuses a
@@ -272,7 +283,9 @@ def run_config(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.M
     learning rate, loss or weight decay) would silently train a mixture of two.
     The optimizer's are its constructor arguments (``optimizer.defaults``),
     which a scheduler never changes; the model is named by its class and a
-    digest of its printed structure (so ``inner_relu=True`` differs).
+    digest of its printed structure (so ``inner_relu=True`` differs); a
+    schedule planned for a number of steps (``OneCycleLR``) by that number.
+    ``settings`` are the caller's own (the dataset, the seed), kept as given.
     """
     def plain(values: dict[str, Any]) -> dict[str, Any]:
         simple = (bool, int, float, str, type(None))
@@ -281,40 +294,75 @@ def run_config(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.M
                 and (isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v)))}
 
     net = unwrap(model)
-    return {
+    config = {
         "model": f"{type(net).__name__} {hashlib.sha256(repr(net).encode()).hexdigest()[:12]}",
         "optimizer": {"name": type(optimizer).__name__, **plain(optimizer.defaults)},
         "loss": {"name": type(loss_fn).__name__, **plain(vars(loss_fn))},
         "scheduler": type(scheduler).__name__ if scheduler is not None else None,
         "batch_size": getattr(train_loader, "batch_size", None),
     }
+    if getattr(scheduler, "total_steps", None) is not None:  # OneCycleLR: planned for epochs x batches
+        config["scheduler total_steps"] = scheduler.total_steps
+    if settings is not None:
+        config["settings"] = plain(dict(settings))
+        dropped = sorted(set(settings) - set(config["settings"]))
+        if dropped:
+            raise TypeError("fit's settings must be plain values (bool, int, float, str, None, or "
+                            "tuples of them) under names that do not start with '_', not "
+                            + ", ".join(f"{name}={settings[name]!r}" for name in dropped) + ".")
+    return config
+
+
+def config_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Each setting in which ``now`` differs from ``saved``, as ``(name, saved value, new value)``.
+
+    Only settings recorded in both are compared: an older checkpoint, or a caller
+    that gives no ``settings``, cannot be judged on what it did not record. The
+    optimizer and the loss are compared by type, then by each argument they share:
+
+    >>> config_differences({"optimizer": {"name": "SGD", "lr": 0.1}}, {"optimizer": {"name": "SGD", "lr": 0.01}})
+    [('optimizer lr', 0.1, 0.01)]
+    """
+    differences = []
+    for key in [key for key in now if key in saved]:  # in the order ``now`` lists them
+        old, new = saved[key], now[key]
+        if key == "batch_size" and None in (old, new):
+            continue  # a loader that does not tell its batch size
+        if isinstance(old, dict) and isinstance(new, dict):
+            if old.get("name") != new.get("name"):
+                differences.append((key, old.get("name"), new.get("name")))
+            prefix = "" if key == "settings" else f"{key} "  # the caller's own names, as given
+            differences += [(prefix + name, old[name], new[name]) for name in new
+                            if name != "name" and name in old and old[name] != new[name]]
+        elif old != new:
+            differences.append((key, old, new))
+    return differences
+
+
+def show_setting(value: Any) -> str:
+    """A saved setting as a learner would write it: ``mnist``, ``0.001``, ``(0.9, 0.999)``."""
+    if isinstance(value, list):
+        return repr(tuple(value))  # tuples are saved as lists
+    return value if isinstance(value, str) else repr(value)
 
 
 def check_same_config(saved: dict[str, Any] | None, now: dict[str, Any],
                       checkpoint: str | os.PathLike) -> None:
     """Raise ``CheckpointError`` listing every setting in which ``now`` differs from ``saved``.
 
-    A checkpoint written before settings were recorded (``saved`` is None) is not checked.
+    One line per difference, ``setting: saved value -> new value``, then the two ways
+    out. A checkpoint written before settings were recorded (``saved`` is None) is not checked.
     """
-    if saved is None:
-        return
-    differences = []
-    for key in sorted(set(saved) | set(now)):
-        old, new = saved.get(key), now.get(key)
-        if key == "batch_size" and None in (old, new):
-            continue  # a loader that does not tell its batch size
-        if isinstance(old, dict) and isinstance(new, dict) and old.get("name") == new.get("name"):
-            differences += [f"{key} {name}: {old.get(name)!r} then, {new.get(name)!r} now"
-                            for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
-        elif isinstance(old, dict) and isinstance(new, dict):
-            differences.append(f"{key}: {old.get('name')} then, {new.get('name')} now")
-        elif old != new:
-            differences.append(f"{key}: {old!r} then, {new!r} now")
+    differences = config_differences(saved or {}, now)
     if differences:
+        lines = "".join(f"\n  {name}: {show_setting(old)} -> {show_setting(new)}"
+                        for name, old, new in differences)
         raise CheckpointError(
-            f"The checkpoint {checkpoint} was saved by a run with other settings ("
-            + "; ".join(differences) + "). Resuming would mix two runs. Train with the settings "
-            "it was saved with, or into a new checkpoint path (run_dir names one per configuration)."
+            f"The checkpoint {checkpoint} was saved by a run with other settings "
+            f"(setting: saved -> now):{lines}\n"
+            "Resuming would mix two runs. Either resume with the settings it was saved with, "
+            "or start afresh: resume=False (overwrites it) or another checkpoint path "
+            "(run_dir names one per configuration)."
         )
 
 
@@ -358,6 +406,8 @@ def _train_one_epoch(model, loader, optimizer, loss_fn, device, amp_dtype, scale
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp_dtype):
             logits = model(x)
+            if i == 0:  # one look per epoch: it costs a GPU-CPU sync
+                check_labels(y, logits, "fit")
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -407,10 +457,12 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device |
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     n = 0
-    for x, y in loader:
+    for i, (x, y) in enumerate(loader):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp_dtype):
             logits = model(x)
+        if i == 0:
+            check_labels(y, logits, "evaluate")
         loss_sum += loss_fn(logits.float(), y) * len(y)
         correct += (logits.argmax(1) == y).sum()
         n += len(y)
@@ -442,7 +494,48 @@ def predict(model: nn.Module, loader: Iterable, *, device: str | torch.device | 
         preds.append(model(x.to(device)).argmax(1).cpu())
         ys.append(y)
     model.train(was_training)
+    if not ys:
+        raise ValueError("predict's loader yielded no batches: is the dataset (or subset) empty? "
+                         "It needs at least one (images, labels) batch to predict on.")
     return torch.cat(ys), torch.cat(preds)
+
+
+def check_labels(labels: torch.Tensor, logits: torch.Tensor, what: str) -> None:
+    """Stop with a clear error unless ``labels`` are class indices that ``logits`` can score.
+
+    Cross-entropy wants one whole number per image, from 0 to C-1 for a model with
+    C outputs. Float labels, a label of C or more, or a -1 (often "unlabelled")
+    would otherwise fail deep inside the loss, or on a GPU as a bare "device-side
+    assert". ``fit`` and ``evaluate`` check the first batch only: a look costs a
+    GPU-CPU sync.
+
+    >>> check_labels(torch.tensor([0, 9]), torch.zeros(2, 10), "fit")  # fine: nothing happens
+    """
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"{what}'s labels must be a tensor of class indices, not a "
+                        f"{type(labels).__name__}: the loader should yield (images, labels) batches.")
+    classes = logits.shape[1] if logits.ndim == 2 else None
+    expected = f"0..{classes - 1}" if classes else "0..C-1"
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(
+            f"{what}'s labels must be class indices, whole numbers {expected} of an integer dtype "
+            f"(torch.long), but the first batch's labels are {labels.dtype}. Convert them with "
+            "labels.long() (one-hot or probability labels: labels.argmax(1)).")
+    if classes is None:
+        return  # not one score per class (N, C): the loss decides what labels it takes
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"{what} expects one label per image, shape ({len(logits)},) for this batch of "
+            f"{len(logits)}, but the labels have shape {tuple(labels.shape)}: flatten them with "
+            "labels.view(-1), or check that the loader pairs each image with its label.")
+    if labels.numel() == 0:
+        return
+    low, high = torch.stack([labels.min(), labels.max()]).tolist()
+    if low < 0 or high >= classes:
+        raise ValueError(
+            f"{what}'s labels must be class indices {expected} (the model has {classes} outputs), "
+            f"but the first batch has labels from {low} to {high}. Give the model's last layer "
+            "one output per class of the dataset, and leave out examples labelled -1 (no label).")
 
 
 def check_loader(loader: object, what: str) -> None:
@@ -497,6 +590,22 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _check_epochs(epochs: object) -> None:
+    """``epochs`` counts whole passes over the data: an int of at least 1."""
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TypeError(f"fit's epochs must be a whole number (an int) of at least 1, not {epochs!r}: "
+                        "an epoch is one whole pass over the training data.")
+    if epochs < 1:
+        raise ValueError(f"fit's epochs must be a whole number of at least 1, not {epochs!r}: "
+                         "it counts all epochs, those a resumed run already did included.")
+
+
+def _check_lr(lr: object) -> None:
+    """A learning rate is a finite number above 0 (1e-3 for Adam is a good start)."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+        raise ValueError(f"fit's lr must be a number above 0, such as 1e-3 for Adam, not {lr!r}.")
 
 
 def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:

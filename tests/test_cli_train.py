@@ -56,9 +56,10 @@ def test_model_that_does_not_fit_the_images_is_refused_with_the_alternative(caps
 
 
 def test_zero_epochs_is_refused(capsys, tmp_path):
-    assert main(["train", "--model", "resnet18", "--data", "cifar10", "--epochs", "0",
-                 "--out", str(tmp_path)]) == 2
-    assert "--epochs must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--model", "resnet18", "--data", "cifar10", "--epochs", "0", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "argument --epochs: must be a whole number of at least 1, not 0" in capsys.readouterr().err
 
 
 def test_missing_dataset_offline_says_where_and_exits_1_without_traceback(tmp_path):
@@ -193,8 +194,10 @@ def test_val_holds_out_images_chooses_on_them_and_reports_test_once(mnist_root, 
 
 
 def test_val_must_be_positive(capsys, tmp_path):
-    assert train(tmp_path, "--val", "0") == 2
-    assert "--val must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        train(tmp_path, "--val", "0")
+    assert exit_.value.code == 2
+    assert "argument --val: must be a whole number of at least 1, not 0" in capsys.readouterr().err
 
 
 def test_the_two_machine_example_lets_c10d_assign_the_ranks(capsys):

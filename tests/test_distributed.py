@@ -1,6 +1,7 @@
 """Data parallelism: course_utils.distributed, and `train` under torchrun (2 CPU processes, gloo)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -204,3 +205,150 @@ def test_interrupted_after_one_epoch_resumes_to_the_same_result(straight_run, tm
     wa = load_checkpoint(straight / "checkpoint.pt")["model"]
     wb = load_checkpoint(tmp_path / "checkpoint.pt")["model"]
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+# ---------------------------------------------------------------------------
+# A rank that stops answering: the process group's timeout, and who it was
+# ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_init_from_env_gives_the_process_group_its_timeout(monkeypatch):
+    import datetime
+    seen = {}
+    init_process_group = ddp.dist.init_process_group
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return init_process_group(*args, **kwargs)
+
+    monkeypatch.setattr(ddp.dist, "init_process_group", spy)
+    for name, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        assert ddp.init_from_env(backend="gloo", timeout=7) == (0, 1, 0)
+        assert seen["timeout"] == datetime.timedelta(seconds=7)
+        assert ddp.silent_ranks(wait=1) == []  # a world of one: nobody to miss
+    finally:
+        ddp.cleanup()
+
+
+def test_the_default_timeout_is_ten_minutes_like_nccls():
+    import inspect
+    assert ddp.DEFAULT_TIMEOUT == 600
+    assert inspect.signature(ddp.init_from_env).parameters["timeout"].default == ddp.DEFAULT_TIMEOUT
+
+
+def test_a_timeout_that_is_not_positive_is_refused_with_what_to_do():
+    with pytest.raises(ValueError, match="more than 0 seconds.*not 0"):
+        ddp.init_from_env(timeout=0)
+
+
+def test_gloos_timeout_errors_are_told_from_other_errors():
+    assert ddp.is_timeout_error(RuntimeError(
+        "[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 5000ms "
+        "for recv operation to complete"))
+    assert ddp.is_timeout_error(RuntimeError("Application timeout caused pair closure"))
+    assert not ddp.is_timeout_error(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not ddp.is_timeout_error(ValueError("timed out"))  # not from a collective
+
+
+def test_the_timeout_message_names_the_silent_rank_or_says_none_is_frozen():
+    one = ddp.timeout_message([1], 5)
+    assert one.startswith("rank 1 stopped answering") and "5 s" in one
+    assert ddp.timeout_message([1, 3], 600).startswith("ranks 1 and 3 stopped answering")
+    assert "600 s" in ddp.timeout_message([1, 3], 600)
+    assert "every rank answered" in ddp.timeout_message([], 5)
+    assert "rank 0" in ddp.timeout_message(None, 5)  # no roll call: its store lives with rank 0
+
+
+def test_train_has_a_dist_timeout_option_that_defaults_to_ten_minutes():
+    from course_utils.cli import build_parser
+    args = build_parser("train").parse_args(["train", *TINY, "--out", "unused"])
+    assert args.dist_timeout == ddp.DEFAULT_TIMEOUT
+    args = build_parser("train").parse_args(["train", *TINY, "--out", "unused", "--dist-timeout", "30"])
+    assert args.dist_timeout == 30
+
+
+def worker_pids(launcher_pid: int) -> dict[int, int]:
+    """``{rank: pid}`` of torchrun's worker processes, read from Linux's /proc."""
+    pids = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            if parent != launcher_pid:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or one that has just ended
+        if b"RANK" in env:
+            pids[int(env[b"RANK"])] = int(entry)
+    return pids
+
+
+def is_running(pid: int) -> bool:
+    """True until ``pid`` has ended (a zombie waiting for torchrun to collect it has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds torchrun's workers in /proc")
+def test_a_frozen_rank_is_named_and_the_other_exits_within_the_timeout(tmp_path):
+    import signal
+    import threading
+    import time
+    from conftest import require_data
+    require_data("mnist")
+    timeout = 4  # seconds: --dist-timeout; the roll call then waits as long again at most
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "course_utils", "train", *TINY, "--out", str(tmp_path), "--epochs", "1000",
+               "--dist-timeout", str(timeout)]
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+    stdout, stderr = [], []
+    for stream, lines in ((launcher.stdout, stdout), (launcher.stderr, stderr)):
+        threading.Thread(target=lambda s=stream, l=lines: l.extend(iter(s.readline, "")),
+                         daemon=True).start()
+    pids = {}
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("epoch 2/") for line in stdout):  # both ranks are training
+            assert launcher.poll() is None and time.monotonic() < deadline, "".join(stdout + stderr)
+            time.sleep(0.1)
+        pids = worker_pids(launcher.pid)
+        assert sorted(pids) == [0, 1], pids
+        os.kill(pids[1], signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        while is_running(pids[0]) and time.monotonic() < frozen_at + 2 * timeout + 20:
+            time.sleep(0.1)
+        waited = time.monotonic() - frozen_at
+        assert not is_running(pids[0]), f"rank 0 still waits {waited:.0f} s after rank 1 froze"
+        assert waited < 2 * timeout + 15, f"rank 0 took {waited:.0f} s to give up"
+    finally:
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            launcher.wait(timeout=30)
+        launcher.kill()
+        launcher.wait()
+    err = "".join(stderr)
+    assert launcher.returncode != 0
+    assert "[rank 0] error: rank 1 stopped answering" in err, err[-3000:]
+    assert "re-run the same command" in err.lower() and str(tmp_path / "checkpoint.pt") in err
+    assert "--dist-timeout" in err
+    assert 'course_utils/' not in "".join(l for l in stderr if l.lstrip().startswith('File "')), err

@@ -239,9 +239,16 @@ def test_resuming_with_a_longer_schedule_says_the_run_differs(tmp_path):
     ckpt = tmp_path / "best.pt"
     _one_cycle_run(2, ckpt)
     assert len(_one_cycle_run(2, ckpt, resume=True)) == 2  # the same run resumes
-    with pytest.raises(CheckpointError, match=r"different training run.*this schedule has 36 steps, "
-                                              r"the saved one 12.*same optimizer, schedule, epochs \(now 6\)"):
+    with pytest.raises(CheckpointError, match=r"other settings .*:\n  scheduler total_steps: 12 -> 36\n"):
         _one_cycle_run(6, ckpt, resume=True)
+
+
+def test_resuming_with_a_longer_schedule_and_another_lr_lists_both_in_one_error(tmp_path):
+    ckpt = tmp_path / "best.pt"
+    _one_cycle_run(2, ckpt)
+    with pytest.raises(CheckpointError) as raised:
+        _one_cycle_run(6, ckpt, resume=True, lr=0.02)
+    assert "optimizer lr: 0.05 -> 0.02\n  scheduler total_steps: 12 -> 36\n" in str(raised.value)
 
 
 def test_resuming_with_another_optimizer_says_the_run_differs(tmp_path):
@@ -250,7 +257,7 @@ def test_resuming_with_another_optimizer_says_the_run_differs(tmp_path):
     fit(tiny_model(), train, epochs=1, checkpoint=ckpt, progress=False)  # Adam, one param group
     model = tiny_model()
     groups = [{"params": [p]} for p in model.parameters()]  # SGD with one group per tensor
-    with pytest.raises(CheckpointError, match=r"other settings \(optimizer: Adam then, SGD now\).*new checkpoint path"):
+    with pytest.raises(CheckpointError, match=r"(?s)other settings \(setting: saved -> now\):\n  optimizer: Adam -> SGD\n.*another checkpoint path"):
         fit(model, train, epochs=2, optimizer=torch.optim.SGD(groups, lr=0.001), checkpoint=ckpt,
             resume=True, progress=False)
 
@@ -430,10 +437,10 @@ def test_history_append_refuses_an_unknown_column():
 # --- resuming refuses another configuration ----------------------------------------------------
 
 @pytest.mark.parametrize("change, what", [
-    (dict(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.01)), "optimizer lr: 0.05 then, 0.01 now"),
+    (dict(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.01)), "optimizer lr: 0.05 -> 0.01"),
     (dict(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.05, weight_decay=5e-4)),
-     "optimizer weight_decay: 0 then, 0.0005 now"),
-    (dict(loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1)), "loss label_smoothing: 0.0 then, 0.1 now"),
+     "optimizer weight_decay: 0 -> 0.0005"),
+    (dict(loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1)), "loss label_smoothing: 0.0 -> 0.1"),
     (dict(model=lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.5), nn.ReLU(),
                                       nn.Linear(8, 2))), "model: "),
 ])
@@ -445,7 +452,7 @@ def test_resuming_with_other_settings_is_refused_and_says_which(tmp_path, change
         checkpoint=ckpt, progress=False)
     model = change.get("model", tiny_model)()
     optimizer = change.get("optimizer", lambda m: torch.optim.SGD(m.parameters(), lr=0.05))(model)
-    with pytest.raises(CheckpointError, match=r"other settings \(.*" + re.escape(what) + r".*new checkpoint path"):
+    with pytest.raises(CheckpointError, match=r"(?s)other settings .*" + re.escape(what) + r".*another checkpoint path"):
         fit(model, train, val, epochs=2, optimizer=optimizer, loss_fn=change.get("loss_fn"),
             checkpoint=ckpt, resume=True, progress=False)
 

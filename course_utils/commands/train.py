@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ from course_utils.data import (IMAGE_SIZE, IN_CHANNELS, NAMES, SMOKE_TEST_SIZE, 
                                DatasetCorruptError, DatasetNotFoundError, default_num_workers,
                                get_datasets)
 from course_utils.models import CifarResNet, MnistResNet, SequentialCNN, resnet18
-from course_utils.train import TrainingDivergedError, evaluate, fit
+from course_utils.train import TrainingDivergedError, config_differences, evaluate, fit, show_setting
 
 MODELS = ("sequential_cnn", "mnist_resnet", "cifar_resnet20", "resnet18")
 #: The optimizer each model trains best with, as in its notebook.
@@ -51,6 +52,38 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
 
 class UsageError(ValueError):
     """A combination of options that cannot work; the message says which and why."""
+
+
+def whole_number(minimum: int):
+    """An argparse ``type``: an int of at least ``minimum``, else argparse's own error (exit 2).
+
+    >>> whole_number(1)("3")
+    3
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, not {text}")
+        return value
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse ``type``: a finite number above 0, such as a learning rate.
+
+    >>> positive_number("1e-3")
+    0.001
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number above 0 (such as 0.1 or 1e-3), not {text}")
+    return value
 
 
 def add_parser(subparsers, help: str) -> None:
@@ -84,10 +117,12 @@ def add_parser(subparsers, help: str) -> None:
     p.add_argument("--data", required=True, choices=NAMES, help="the dataset")
     p.add_argument("--out", required=True, type=Path, metavar="DIR",
                    help="folder for checkpoint.pt, tensorboard/ and history.json")
-    p.add_argument("--epochs", type=int, default=10, help="total epochs, counting resumed ones (default 10)")
-    p.add_argument("--batch-size", type=int, default=128, metavar="N",
+    p.add_argument("--epochs", type=whole_number(1), default=10,
+                   help="total epochs, counting resumed ones (default 10); an Adam run may be continued "
+                        "with more, an SGD run's one-cycle schedule is planned for exactly this many")
+    p.add_argument("--batch-size", type=whole_number(1), default=128, metavar="N",
                    help="global batch: under torchrun each of the W processes reads N/W (default 128)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=positive_number, default=None,
                    help="learning rate (peak of the one-cycle schedule for SGD); default 0.1 for "
                         "SGD, 1e-3 for Adam")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
@@ -102,19 +137,21 @@ def add_parser(subparsers, help: str) -> None:
     p.add_argument("--fast", action="store_true",
                    help="keep the dataset on the device as uint8 and make (augmented) batches there "
                         "(course_utils.fast): much faster on a GPU; --workers is then ignored")
-    p.add_argument("--subset", type=int, default=None, metavar="N",
+    p.add_argument("--subset", type=whole_number(1), default=None, metavar="N",
                    help="use only the first N training and test images (quick experiments)")
-    p.add_argument("--val", type=int, default=None, metavar="N",
+    p.add_argument("--val", type=whole_number(1), default=None, metavar="N",
                    help="hold out N training images as a validation split and keep the epoch with "
                         "the best validation accuracy as the chosen model (e.g. 5000 for CIFAR-10)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=whole_number(0), default=None, metavar="N",
                    help="DataLoader worker processes per rank (default: 0 on 2 cores, up to 4)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the weights and the shuffle: same seed, same run (default 0)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="continue from OUT/checkpoint.pt when it exists (default); --no-resume "
-                        "starts over and replaces it")
-    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                   help="continue from OUT/checkpoint.pt when it exists (default), as the run it was: "
+                        "other settings (--model, --data, --optimizer, --lr, --batch-size, --seed, ...) "
+                        "are refused before training. --no-resume starts afresh and overwrites "
+                        "OUT/checkpoint.pt and OUT/history.json; nothing else in OUT is deleted")
+    p.add_argument("--stop-after", type=whole_number(1), default=None, metavar="EPOCH",
                    help="stop after this epoch, as if interrupted (the schedule still plans for "
                         "--epochs); run again without it to continue")
     p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
@@ -126,13 +163,18 @@ def add_parser(subparsers, help: str) -> None:
     p.add_argument("--allow-partial", action="store_true",
                    help="accept a partial copy of CIFAR-10, such as the course's sample data "
                         "(smoke mode, COURSE_SMOKE=1, does so)")
+    p.add_argument("--dist-timeout", type=positive_number, default=ddp.DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="under torchrun, how long the processes wait for one that stopped "
+                        "answering (frozen, or busy for longer) before they stop and say which "
+                        f"rank it was (default {ddp.DEFAULT_TIMEOUT:g}: ten minutes)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # --device cpu on a GPU machine (or a notebook demo on one GPU): CPU processes talk through gloo
     cpu = args.device is not None and args.device.startswith("cpu")
-    rank, world_size, local_rank = ddp.init_from_env(backend="gloo" if cpu else None)
+    rank, world_size, local_rank = ddp.init_from_env(backend="gloo" if cpu else None,
+                                                     timeout=args.dist_timeout)
     where = f"[rank {rank}] " if world_size > 1 else ""
     try:
         return _train(args, rank, world_size, local_rank)
@@ -149,12 +191,25 @@ def run(args: argparse.Namespace) -> int:
               "space, or choose another --out; rerunning the command continues from the last "
               "checkpoint", file=sys.stderr)
         return 1
+    except RuntimeError as err:  # a collective waited --dist-timeout for a rank and gave up
+        if world_size == 1 or not ddp.is_timeout_error(err):
+            raise
+        silent = ddp.silent_ranks(wait=min(args.dist_timeout, ddp.ROLL_CALL_WAIT))
+        speaker = min(set(range(world_size)) - set(silent or []), default=rank)  # lowest one left
+        if silent is None or rank == speaker:  # the roll call failed: each rank says what it can
+            checkpoint = args.out / "checkpoint.pt"
+            resume = (f"it continues from {checkpoint}" if checkpoint.is_file()
+                      else f"nothing was saved in {args.out} yet, so it starts over")
+            print(f"{where}error: {ddp.timeout_message(silent, args.dist_timeout)} If it was only "
+                  f"busy, raise --dist-timeout. Re-run the same command to resume: {resume}.",
+                  file=sys.stderr)
+        return 1
     finally:
         ddp.cleanup()
 
 
 def cli_advice(message: str, data: str) -> str:
-    """An error from ``course_utils.data``, its advice to Python callers reworded for this command.
+    """An error from ``course_utils.data`` or ``fit``, its advice to Python callers reworded for this command.
 
     >>> cli_advice("... pass allow_partial=True (smoke mode ...)", "cifar10")
     '... add --allow-partial (smoke mode ...)'
@@ -163,7 +218,10 @@ def cli_advice(message: str, data: str) -> str:
                                  (f"get_datasets({data!r}, download=True)",
                                   f"python -m course_utils fetch-data {data}"),
                                  ("download=False was passed", "--no-download was passed"),
-                                 ("pass allow_partial=True", "add --allow-partial")):
+                                 ("pass allow_partial=True", "add --allow-partial"),
+                                 ("resume=False (overwrites it)", "--no-resume (overwrites it)"),
+                                 ("another checkpoint path (run_dir names one per configuration)",
+                                  "a new --out")):
         message = message.replace(python, command_line)
     return message
 
@@ -176,6 +234,9 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
     optimizer_name = args.optimizer or DEFAULT_OPTIMIZER[args.model]
     lr = args.lr if args.lr is not None else DEFAULT_LR[optimizer_name]
     checkpoint = args.out / "checkpoint.pt"
+    settings = run_settings(args, optimizer_name, lr)
+    if args.resume:
+        check_same_run(checkpoint, settings)
     if not args.resume and checkpoint.is_file() and ddp.is_main():
         print(f"--no-resume: starting over; the checkpoint in {args.out} will be replaced.")
     ddp.barrier()  # rank 0 has looked at the old checkpoint before anyone may write
@@ -189,8 +250,6 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer, scheduler = make_optimizer(model, optimizer_name, lr, args.epochs, len(train_loader))
-    if args.resume:
-        _check_schedule(checkpoint, scheduler)
 
     if ddp.is_main():
         stop = f" (stopping after epoch {args.stop_after})" if args.stop_after else ""
@@ -202,7 +261,7 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
                   optimizer=optimizer, scheduler=scheduler,
                   scheduler_interval="batch" if scheduler is not None else "epoch",
                   device=device, amp=False if args.amp == "off" else args.amp,
-                  checkpoint=checkpoint, resume=args.resume,
+                  checkpoint=checkpoint, resume=args.resume, settings=settings,
                   log_dir=args.out / "tensorboard" if args.tensorboard else None)
 
     fingerprints = ddp.all_gather_objects(ddp.weights_fingerprint(model))
@@ -235,12 +294,7 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for name in ("epochs", "batch_size", "subset", "val", "stop_after"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {value}.")
-    if args.workers is not None and args.workers < 0:
-        raise UsageError(f"--workers must be 0 or more, not {args.workers}.")
+    # each number's own range (--epochs at least 1, ...) is checked by argparse: see whole_number
     if args.model == "mnist_resnet" and IMAGE_SIZE[args.data] != 28:
         raise UsageError(f"mnist_resnet is built for 28x28 grey images (mnist, fashion_mnist), "
                          f"not {args.data}; for {args.data} use cifar_resnet20 or resnet18.")
@@ -380,14 +434,68 @@ def make_optimizer(model: nn.Module, name: str, lr: float, epochs: int, steps_pe
     return optimizer, scheduler
 
 
-def _check_schedule(checkpoint: Path, scheduler) -> None:
-    """A one-cycle schedule is planned for a number of steps; resuming must plan the same."""
-    if scheduler is None or not checkpoint.is_file():
+def run_settings(args: argparse.Namespace, optimizer: str, lr: float) -> dict[str, object]:
+    """The options that make a run what it is, as saved in its checkpoint, by option name.
+
+    A resumed run must have the same ones. Where it runs may change (--device, --amp,
+    --workers, the number of processes: the same run, computed elsewhere), and so may
+    --epochs for Adam, to train on; SGD's one-cycle schedule is planned for --epochs,
+    so there it is part of the run. Smoke mode shrinks the data, so it counts too.
+    """
+    settings = {"--model": args.model, "--data": args.data, "--optimizer": optimizer, "--lr": lr,
+                "--batch-size": args.batch_size, "--seed": args.seed, "--subset": args.subset,
+                "--val": args.val, "--augment": args.augment if args.augment is not None else args.data == "cifar10",
+                "--fast": args.fast, "COURSE_SMOKE": is_smoke()}
+    if optimizer == "sgd":
+        settings["--epochs"] = args.epochs
+    return settings
+
+
+def check_same_run(checkpoint: Path, settings: dict[str, object]) -> None:
+    """Refuse, before anything is loaded or trained, to resume ``checkpoint`` with other ``settings``.
+
+    One ``UsageError`` lists each difference (``--lr: 0.001 -> 0.01``) and the ways
+    out: the saved options, which continue that run, or ``--no-resume`` / a new
+    ``--out``, which start another. A checkpoint saved before options were recorded
+    is left to ``fit``'s own check (optimizer, model, batch size).
+    """
+    if not checkpoint.is_file():
         return
-    saved = (load_checkpoint(checkpoint).get("scheduler") or {}).get("total_steps")
-    if saved is not None and saved != scheduler.total_steps:
-        raise UsageError(
-            f"{checkpoint} was trained with a one-cycle schedule of {saved} steps; this command "
-            f"plans {scheduler.total_steps} (another --epochs, --batch-size, --subset or number of "
-            "processes). Use the same options to continue, --no-resume to start over, or another --out."
-        )
+    saved = (load_checkpoint(checkpoint).get("config") or {}).get("settings")
+    differences = config_differences(saved or {}, settings)
+    if not differences:
+        return
+    lines = "".join(f"\n  {name}: {_show(old)} -> {_show(new)}" for name, old, new in differences)
+    schedule = ("\nSGD's one-cycle schedule is planned for --epochs: that run cannot be made longer "
+                "or shorter." if any(name == "--epochs" for name, _, _ in differences) else "")
+    give = [_as_option(name, old) for name, old, _ in differences]
+    leave = [name for (name, _, _), option in zip(differences, give) if option is None]
+    back = " and ".join(filter(None, [" ".join(filter(None, give)),
+                                      "without " + ", ".join(leave) if leave else ""]))
+    raise UsageError(
+        f"{checkpoint} holds a run with other settings (setting: saved -> now):{lines}{schedule}\n"
+        f"A run continues only as the run it was. To continue it, re-run with {back}; to start "
+        f"afresh, add --no-resume (overwrites {checkpoint.name} and history.json in "
+        f"{checkpoint.parent}) or choose a new --out."
+    )
+
+
+def _show(value: object) -> str:
+    """A saved option's value as this command shows it: ``off`` for False, ``(not given)`` for None."""
+    if value is None:
+        return "(not given)"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return show_setting(value)
+
+
+def _as_option(name: str, value: object) -> str | None:
+    """What gives ``name`` back its saved ``value`` (``--lr 0.001``, ``--no-augment``), or
+    None when that is leaving the option out (``--subset`` not given, ``--fast`` off)."""
+    if name == "COURSE_SMOKE":
+        return "in smoke mode (COURSE_SMOKE=1)" if value else None
+    if name == "--augment" and isinstance(value, bool):
+        return "--augment" if value else "--no-augment"
+    if value is None or value is False:
+        return None
+    return name if value is True else f"{name} {show_setting(value)}"
