@@ -375,9 +375,25 @@ def target_state(target: Path, data: bytes, sources: Iterable[Path] = ()) -> str
     if not os.path.lexists(target):
         return "new"
     try:
-        return "unchanged" if target.read_bytes() == data else "replace"
+        on_disk = target.read_bytes()
     except OSError:  # a broken symbolic link, or a file that cannot be read: something would be lost
         return "replace"
+    return "unchanged" if on_disk == data or _without_ids(on_disk) == _without_ids(data) else "replace"
+
+
+def _without_ids(data: bytes) -> object:
+    """A notebook's JSON with its cell ids left out, to compare contents (None if not JSON).
+
+    Copies made by older versions gave the two added cells random ids: the same
+    copy, unedited, differs from today's only there, and must not count as edited.
+    """
+    try:
+        nb = json.loads(data)
+        for cell in nb["cells"]:
+            cell.pop("id", None)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return nb
 
 
 def replace_file(target: Path, data: bytes) -> None:

@@ -6,6 +6,7 @@ of them; executed in smoke mode as a slow test).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -535,3 +536,21 @@ def test_student_copy_of_course_notebook_runs_all_in_smoke_mode(
     if not any("# YOUR CODE HERE" in c.source for c in nbformat.read(copy, as_version=4).cells):
         pytest.skip(f"{path.name} has no exercises: its student copy is the notebook itself")
     assert_runs_all_and_checks_say_not_done(execute(copy, monkeypatch))
+
+
+def test_an_unedited_copy_that_differs_only_in_cell_ids_counts_as_unchanged(tmp_path, capsys):
+    """Copies made before the added cells had fixed ids must not be reported as the learner's edits."""
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    out = tmp_path / "student"
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    copy = out / source.name
+    nb = json.loads(copy.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        cell["id"] = f"random-{i}"
+    copy.write_text(json.dumps(nb, indent=1))
+    old = copy.read_bytes()
+    capsys.readouterr()
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    assert "unchanged" in capsys.readouterr().out and copy.read_bytes() == old
+    learner_edits(copy)
+    assert main(["student-copy", str(source), "--out", str(out)]) == 1
