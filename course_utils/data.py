@@ -242,14 +242,14 @@ class CheckedCIFAR10(datasets.CIFAR10):
                                         target_transform=target_transform)
         self.train = train
         folder = Path(root) / self.base_folder
-        files = [*(self.train_list if train else self.test_list),
-                 (self.meta["filename"], self.meta["md5"])]
+        batch_files = self.train_list if train else self.test_list
         if self.md5_checked:
+            files = [*batch_files, (self.meta["filename"], self.meta["md5"])]
             altered = [name for name, md5 in files if not check_integrity(str(folder / name), md5)]
             if altered:
                 raise ChecksumMismatchError(f"{', '.join(altered)} in {folder} differ from the "
-                                          "official download (MD5 sums do not match)")
-        batches = [read_cifar_batch(folder / name) for name, _md5 in files[:-1]]
+                                            "official download (MD5 sums do not match)")
+        batches = [read_cifar_batch(folder / name) for name, _md5 in batch_files]
         pixels = np.concatenate([batch["data"] for batch in batches])
         self.data = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, H, W, C), as torchvision
         self.targets = [label for batch in batches for label in batch["labels"]]
@@ -268,8 +268,8 @@ class PartialCIFAR10(CheckedCIFAR10):
     md5_checked = False
 
 
-#: What torchvision raises reading a damaged IDX file of MNIST: AssertionError,
-#: RuntimeError or ValueError (bad shape), or the file's own OSError.
+#: What torchvision may raise reading a damaged IDX file of MNIST that passed the header
+#: check: AssertionError, RuntimeError or ValueError (a bad shape), EOFError and the like.
 _READ_ERRORS = (ValueError, IndexError, TypeError, AssertionError, RuntimeError, EOFError)
 
 
