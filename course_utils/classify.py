@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
 from course_utils.data import CLASSES, IMAGE_SIZE, IN_CHANNELS, get_transforms
+from course_utils.models import check_input, eval_mode
 
 __all__ = ["open_image", "prepare_image", "classify"]
 
@@ -125,9 +126,9 @@ def classify(model: nn.Module, image: str | os.PathLike | Image.Image, name: str
                          f"likeliest classes to return (top=1 for just the answer).")
     x = prepare_image(image, name, resize=resize, invert=invert)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    probs = model(x.to(device)).softmax(dim=1)[0].cpu()
-    model.train(was_training)
+    x = x.to(device)
+    check_input(model, x)
+    with eval_mode(model):
+        probs = model(x).softmax(dim=1)[0].cpu()
     values, indices = probs.topk(min(top, len(probs)))
     return [(CLASSES[name][i], round(p, 4)) for p, i in zip(values.tolist(), indices.tolist())]

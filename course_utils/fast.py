@@ -43,6 +43,7 @@ from course_utils.config import get_device, is_smoke
 from course_utils.data import (_FLIP_OK, IMAGE_SIZE, MEAN, NAMES, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE,
                                SMOKE_VAL_SIZE, STD, check_whole_number, load_tensors, smoke_notice,
                                val_indices)
+from course_utils.models import eval_mode
 from course_utils.distributed import all_reduce_sum, is_distributed, unwrap
 from course_utils.train import autocast, autocast_dtype
 
@@ -316,19 +317,18 @@ def evaluate_tta(model: nn.Module, loader, *, device: str | torch.device | None 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     amp_dtype = autocast_dtype(device, amp)
-    was_training = model.training
-    model.to(device).eval()
+    model.to(device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     n = 0
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast(device, amp_dtype):
-            logits = (model(x).float() + model(x.flip(-1)).float()) / 2  # flip(-1): left-right
-        loss_sum += loss_fn(logits, y) * len(y)
-        correct += (logits.argmax(1) == y).sum()
-        n += len(y)
-    model.train(was_training)
+    with eval_mode(model):
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast(device, amp_dtype):
+                logits = (model(x).float() + model(x.flip(-1)).float()) / 2  # flip(-1): left-right
+            loss_sum += loss_fn(logits, y) * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            n += len(y)
     if is_distributed():  # each rank scored its own shard: add them up
         totals = all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
                                              torch.tensor(float(n), device=device, dtype=torch.double)]))

@@ -9,12 +9,18 @@ shapes and parameter counts, so a learner's version can be compared with them.
 * ``CifarResNet``    the 16-32-64 family of the ResNet paper's CIFAR section
 * ``MnistResNet``    the small two-block MNIST network
 
-Each checks its input with ``check_images``, so a wrong shape gets an error that
-names the input and the fix, not a failure deep inside the network.
+Forwards are pure, as torchvision's: no checks, no printing, so ``torch.fx`` and
+``torchvision.models.feature_extraction.create_feature_extractor`` work on them.
+What a network takes is declared instead, in ``image_shape`` (channels, height,
+width; ``None`` where any size will do), and ``check_input`` compares the first
+batch with it before the first layer (``fit``, ``evaluate``, ``predict``,
+``trace_shapes`` and ``check_output_shape`` call it): a wrong shape gets an error
+that names the input and the fix, not a failure deep inside the network.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -47,8 +53,6 @@ def check_images(x: object, channels: int, size: int | None = None, *, model: st
     ...
     ValueError: SequentialCNN takes a batch of images of shape (N, 3, 32, 32), but got one image of shape (3, 32, 32): add the batch dimension with x.unsqueeze(0).
     """
-    if torch.jit.is_tracing():  # TensorBoard's add_graph traces the model: shapes are not plain ints then
-        return
     want = f"(N, {channels}, {size or 'H'}, {size or 'W'})"
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{model} takes a tensor of shape {want}, not a {type(x).__name__}. Convert "
@@ -80,8 +84,53 @@ def check_images(x: object, channels: int, size: int | None = None, *, model: st
                         "x.float() / 255, then normalise them as the training images were.")
 
 
-class SequentialCNN(nn.Sequential):
-    """A small CIFAR-10 CNN of the kind many first courses train.
+def check_input(model: nn.Module, x: object) -> None:
+    """Check a batch ``x`` against the ``image_shape`` that ``model`` declares, if it declares one.
+
+    ``image_shape`` is (channels, height, width), ``None`` for a size the model
+    does not fix (global average pooling takes any). A model that declares
+    nothing, such as one you wrote yourself, is not checked: only its own
+    layers know what they take. Called on the first batch, not in ``forward``,
+    so the network itself stays pure.
+
+    >>> check_input(SequentialCNN(), torch.zeros(2, 1, 32, 32))
+    Traceback (most recent call last):
+    ...
+    ValueError: Sequential takes 3-channel images, shape (N, 3, 32, 32), but got 1 channels in shape (2, 1, 32, 32): these are grey images: repeat the channel with x.expand(-1, 3, -1, -1), or build the model for 1 channel.
+    """
+    model = getattr(model, "_orig_mod", model)  # torch.compile's wrapper: ask the model inside
+    shape = getattr(model, "image_shape", None)
+    if shape is not None:
+        channels, height, _width = shape
+        check_images(x, channels, height, model=type(model).__name__)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the ``with`` block; every submodule's own mode afterwards.
+
+    Eval mode makes BatchNorm use its running statistics (and leaves them untouched) and turns
+    Dropout off. Restoring module by module, even after an error, matters: some parts may have
+    been frozen in eval mode on purpose while the rest trains.
+
+    >>> net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2).eval())  # the BN frozen on purpose
+    >>> with eval_mode(net):
+    ...     net.training
+    False
+    >>> net.training, net[1].training
+    (True, False)
+    """
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes.items():
+            module.train(training)
+
+
+def SequentialCNN(num_classes: int = 10, relu: bool = False, pool: str = "max") -> nn.Sequential:
+    """A small CIFAR-10 CNN of the kind many first courses train, as a plain ``nn.Sequential``.
 
     Three times "conv 5x5 (padding 2) then pool 2", with 32, 32 and 64
     channels, then flatten (64*4*4 = 1024), linear 64, linear 10::
@@ -95,38 +144,32 @@ class SequentialCNN(nn.Sequential):
     hidden linear layer; ``pool="avg"`` takes averages instead of maxima, and
     without ReLUs that network is one affine map of the pixels.
 
+    A function that builds the model (like torchvision's ``resnet18``), so the
+    result is an ordinary ``nn.Sequential``: ``SequentialCNN()[:7]`` is its
+    convolutional part, and it prints, slices and saves like any other.
+
     >>> SequentialCNN()(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
     """
+    if pool not in ("max", "avg"):
+        raise ValueError(f"pool must be 'max' or 'avg', not {pool!r}")
 
-    def __init__(self, num_classes: int = 10, relu: bool = False, pool: str = "max") -> None:
-        if pool not in ("max", "avg"):
-            raise ValueError(f"pool must be 'max' or 'avg', not {pool!r}")
+    def act() -> list[nn.Module]:
+        return [nn.ReLU(inplace=True)] if relu else []
 
-        def act() -> list[nn.Module]:
-            return [nn.ReLU(inplace=True)] if relu else []
+    def pool2() -> nn.Module:
+        return nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2)
 
-        def pool2() -> nn.Module:
-            return nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2)
-
-        super().__init__(
-            nn.Conv2d(3, 32, kernel_size=5, padding=2), pool2(), *act(),
-            nn.Conv2d(32, 32, kernel_size=5, padding=2), pool2(), *act(),
-            nn.Conv2d(32, 64, kernel_size=5, padding=2), pool2(), *act(),
-            nn.Flatten(),
-            nn.Linear(64 * 4 * 4, 64), *act(),
-            nn.Linear(64, num_classes),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, 3, 32, model="SequentialCNN")  # a clear error instead of "mat1 and mat2 ..."
-        return super().forward(x)
-
-    def __getitem__(self, idx: int | slice) -> nn.Module:
-        """A slice is a plain ``nn.Sequential``: ``SequentialCNN()[:7]`` is the convolutional part."""
-        if isinstance(idx, slice):
-            return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
-        return super().__getitem__(idx)
+    model = nn.Sequential(
+        nn.Conv2d(3, 32, kernel_size=5, padding=2), pool2(), *act(),
+        nn.Conv2d(32, 32, kernel_size=5, padding=2), pool2(), *act(),
+        nn.Conv2d(32, 64, kernel_size=5, padding=2), pool2(), *act(),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 64), *act(),
+        nn.Linear(64, num_classes),
+    )
+    model.image_shape = (3, 32, 32)  # the linear layer was sized for 32x32 (notebook 01 derives it)
+    return model
 
 
 class ResidualBlock(nn.Module):
@@ -147,7 +190,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        self.in_channels = in_channels
+        self.image_shape = (in_channels, None, None)  # any height and width
         self.conv1 = conv3x3(in_channels, out_channels, stride)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -160,7 +203,6 @@ class ResidualBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.in_channels, model="ResidualBlock")
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -238,7 +280,8 @@ class ResNet(nn.Module):
             raise ValueError(f"stem must be 'cifar' or 'imagenet', not {stem!r}")
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.in_channels = 64
+        self.image_shape = (in_channels, None, None)  # global average pooling takes any size
+        self.inplanes = 64  # the running width: what the next stage's first block receives
         self.layer1 = self._make_layer(block, 64, layers[0])
         self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
@@ -250,13 +293,12 @@ class ResNet(nn.Module):
     def _make_layer(self, block: type[ResidualBlock], channels: int, blocks: int,
                     stride: int = 1) -> nn.Sequential:
         """One stage: a first block that may change the shape, then ``blocks - 1`` that keep it."""
-        layers = [block(self.in_channels, channels, stride)]
-        self.in_channels = channels * block.expansion
-        layers += [block(self.in_channels, channels) for _ in range(1, blocks)]
+        layers = [block(self.inplanes, channels, stride)]
+        self.inplanes = channels * block.expansion
+        layers += [block(self.inplanes, channels) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.conv1.in_channels, model="ResNet")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4) imagenet stem
         x = self.layer1(x)  # (N, 64, 56, 56) for a 224x224 input
         x = self.layer2(x)  # (N, 128, 28, 28)
@@ -296,6 +338,7 @@ class CifarResNet(nn.Module):
         if depth < 8 or (depth - 2) % 6 != 0:
             raise ValueError(f"depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110), not {depth}")
         n = (depth - 2) // 6
+        self.image_shape = (in_channels, None, None)
         self.conv1 = conv3x3(in_channels, 16)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
@@ -309,7 +352,6 @@ class CifarResNet(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.conv1.in_channels, model="CifarResNet")
         x = self.relu(self.bn1(self.conv1(x)))  # (N, 16, 32, 32)
         x = self.layer3(self.layer2(self.layer1(x)))  # (N, 64, 8, 8)
         return self.fc(torch.flatten(self.avgpool(x), 1))
@@ -353,6 +395,8 @@ class MnistResNet(nn.Module):
     torch.Size([1, 10])
     """
 
+    image_shape = (1, 28, 28)  # the linear layer was sized for 28x28 digits
+
     def __init__(self, num_classes: int = 10, inner_relu: bool = False,
                  batch_norm: bool = False) -> None:
         super().__init__()
@@ -364,7 +408,6 @@ class MnistResNet(nn.Module):
         self.fc = nn.Linear(15 * 5 * 5, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, 1, 28, model="MnistResNet")
         x = self.block1(torch.relu(self.pool(self.conv1(x))))  # (N, 20, 12, 12)
         x = self.block2(torch.relu(self.pool(self.conv2(x))))  # (N, 15, 5, 5)
         return self.fc(torch.flatten(x, 1))  # flatten, not x.view(64, -1): any batch size works

@@ -26,9 +26,11 @@ from typing import Iterator, Sequence, Union
 import torch
 from torch import nn
 
+from course_utils.models import check_input, eval_mode
+
 __all__ = [
     "conv2d_output_size", "pool2d_output_size", "solve_padding",
-    "trace_shapes", "check_output_shape", "ShapeError", "eval_mode",
+    "trace_shapes", "check_output_shape", "ShapeError",
 ]
 
 #: One number for both directions, or a (height, width) pair.
@@ -223,23 +225,6 @@ def _nearest_stride(in_size: int, out_size: int, kernel_size: int, stride: int,
 # ---------------------------------------------------------------------------
 
 @contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` in eval mode inside the ``with`` block; every submodule's own mode afterwards.
-
-    Eval mode makes BatchNorm use its running statistics (and leaves them untouched) and turns
-    Dropout off. Restoring module by module matters: some parts may have been frozen in eval
-    mode on purpose while the rest trains.
-    """
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes.items():
-            module.train(training)
-
-
-@contextmanager
 def _dummy_run(model: nn.Module, input_shape: Sequence[int]) -> Iterator[torch.Tensor]:
     """A random input of ``input_shape`` on the model's device, in ``eval_mode``, without gradients."""
     if not (isinstance(input_shape, (tuple, list))
@@ -249,8 +234,10 @@ def _dummy_run(model: nn.Module, input_shape: Sequence[int]) -> Iterator[torch.T
     weight = next(iter(model.parameters()), None)
     device = weight.device if weight is not None else torch.device("cpu")
     dtype = weight.dtype if weight is not None and weight.is_floating_point() else torch.float32
+    x = torch.randn(*input_shape, device=device, dtype=dtype)
+    check_input(model, x)  # a model that declares its image_shape says what is wrong, and the fix
     with eval_mode(model), torch.no_grad():
-        yield torch.randn(*input_shape, device=device, dtype=dtype)
+        yield x
 
 
 def _forward(model: nn.Module, x: torch.Tensor, running: Sequence[str] = ()) -> object:

@@ -35,6 +35,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from course_utils.checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from course_utils.config import get_device
+from course_utils.models import check_input, eval_mode
 from course_utils.distributed import (all_gather_objects, all_reduce_sum, broadcast_buffers, get_rank,
                                       get_world_size, is_distributed, is_main, unwrap)
 
@@ -404,6 +405,8 @@ def _train_one_epoch(model, loader, optimizer, loss_fn, device, amp_dtype, scale
     bar = _progress_bar(loader, progress, f"epoch {epoch}/{epochs}")
     for i, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if i == 0:
+            check_input(unwrap(model), x)
         with autocast(device, amp_dtype):
             logits = model(x)
             if i == 0:  # one look per epoch: it costs a GPU-CPU sync
@@ -452,21 +455,22 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device |
     device = torch.device(device) if device is not None else _model_device(model)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     amp_dtype = autocast_dtype(device, amp)
-    was_training = model.training
-    model.to(device).eval()
+    model.to(device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     n = 0
-    for i, (x, y) in enumerate(loader):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast(device, amp_dtype):
-            logits = model(x)
-        if i == 0:
-            check_labels(y, logits, "evaluate")
-        loss_sum += loss_fn(logits.float(), y) * len(y)
-        correct += (logits.argmax(1) == y).sum()
-        n += len(y)
-    model.train(was_training)
+    with eval_mode(model):
+        for i, (x, y) in enumerate(loader):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if i == 0:
+                check_input(model, x)
+            with autocast(device, amp_dtype):
+                logits = model(x)
+            if i == 0:
+                check_labels(y, logits, "evaluate")
+            loss_sum += loss_fn(logits.float(), y) * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            n += len(y)
     if is_distributed():  # each rank saw its own shard of the test set: add them up
         totals = all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
                                              torch.tensor(float(n), device=device, dtype=torch.double)]))
@@ -487,13 +491,15 @@ def predict(model: nn.Module, loader: Iterable, *, device: str | torch.device | 
     """
     check_loader(loader, "predict")
     device = torch.device(device) if device is not None else _model_device(model)
-    was_training = model.training
-    model.to(device).eval()
+    model.to(device)
     ys, preds = [], []
-    for x, y in loader:
-        preds.append(model(x.to(device)).argmax(1).cpu())
-        ys.append(y)
-    model.train(was_training)
+    with eval_mode(model):
+        for x, y in loader:
+            x = x.to(device)
+            if not ys:
+                check_input(model, x)
+            preds.append(model(x).argmax(1).cpu())
+            ys.append(y)
     if not ys:
         raise ValueError("predict's loader yielded no batches: is the dataset (or subset) empty? "
                          "It needs at least one (images, labels) batch to predict on.")

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from course_utils.shapes import eval_mode
+from course_utils.models import eval_mode
 
 DOT_INSTALL_HINT = (
     "Install Graphviz's `dot` program (pip cannot): "

@@ -5,7 +5,7 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils.models import (CifarResNet, MnistResNet, ResidualBlock, SequentialCNN,
+from course_utils.models import (CifarResNet, check_input, MnistResNet, ResidualBlock, SequentialCNN,
                                  count_parameters, resnet18)
 
 
@@ -163,14 +163,66 @@ def test_cifar_resnet_rejects_depth_not_6n_plus_2():
 ])
 def test_wrong_input_says_what_was_expected_and_how_to_fix_it(model, x, words):
     with pytest.raises((ValueError, TypeError)) as err:
-        model(x)
+        check_input(model, x)
     for word in words:
         assert word in str(err.value), f"{word!r} not in: {err.value}"
 
 
 def test_a_list_instead_of_a_tensor_says_to_convert_it():
     with pytest.raises(TypeError, match="not a list.*ToTensor"):
-        SequentialCNN()([[0.0] * 32] * 32)
+        check_input(SequentialCNN(), [[0.0] * 32] * 32)
+
+
+def test_a_model_that_declares_no_image_shape_is_not_checked():
+    check_input(nn.Linear(4, 2), torch.zeros(3, 4))  # not images at all: its own layers decide
+    check_input(MnistResNet(), torch.zeros(1, 1, 28, 28))  # the right shape passes
+
+
+@pytest.mark.parametrize("x, words", [
+    (torch.zeros(2, 3, 64, 64), ["32x32 images", "Resize((32, 32))"]),
+    (torch.zeros(2, 32, 32, 3), ["channels-last", "x.permute(0, 3, 1, 2)"]),
+])
+def test_fit_evaluate_predict_and_the_shape_tools_check_the_first_batch(x, words):
+    from course_utils.shapes import check_output_shape, trace_shapes
+    from course_utils.train import evaluate, fit, predict
+    loader = [(x, torch.zeros(len(x), dtype=torch.long))]
+    calls = [lambda: fit(SequentialCNN(), loader, epochs=1, progress=False, device="cpu"),
+             lambda: evaluate(SequentialCNN(), loader, device="cpu"),
+             lambda: predict(SequentialCNN(), loader, device="cpu"),
+             lambda: trace_shapes(SequentialCNN(), tuple(x.shape), verbose=False),
+             lambda: check_output_shape(SequentialCNN(), tuple(x.shape), (-1, 10))]
+    for call in calls:
+        with pytest.raises(ValueError) as err:
+            call()
+        for word in words:
+            assert word in str(err.value), f"{word!r} not in: {err.value}"
+
+
+@pytest.mark.parametrize("build", [SequentialCNN, MnistResNet, resnet18, lambda: CifarResNet(20),
+                                   lambda: ResidualBlock(64, 128, stride=2)])
+def test_forwards_are_pure_so_torch_fx_can_trace_every_model(build):
+    model = build().eval()
+    c, h, w = model.image_shape
+    x = torch.randn(2, c, h or 32, w or 32)
+    traced = torch.fx.symbolic_trace(model)
+    torch.testing.assert_close(traced(x), model(x))
+
+
+def test_create_feature_extractor_returns_the_stage_outputs_of_resnet18():
+    from torchvision.models.feature_extraction import create_feature_extractor
+    stages = {f"layer{k}": f"stage{k}" for k in range(1, 5)}
+    features = create_feature_extractor(resnet18(stem="imagenet").eval(), return_nodes=stages)
+    out = features(torch.zeros(1, 3, 224, 224))
+    assert {name: tuple(t.shape) for name, t in out.items()} == {
+        "stage1": (1, 64, 56, 56), "stage2": (1, 128, 28, 28),
+        "stage3": (1, 256, 14, 14), "stage4": (1, 512, 7, 7)}
+
+
+def test_resnet_keeps_the_image_channels_apart_from_the_running_width():
+    model = resnet18(in_channels=1)
+    assert model.image_shape == (1, None, None) and model.conv1.in_channels == 1
+    assert model.inplanes == 512  # torchvision's name for the width the next stage would receive
+    assert not hasattr(model, "in_channels")
 
 
 def test_input_check_accepts_any_size_where_the_model_allows_it():

@@ -453,7 +453,7 @@ def test_shape_error_is_an_assertion_error():
 
 
 def test_eval_mode_restores_each_submodules_own_mode_even_after_an_error():
-    from course_utils.shapes import eval_mode
+    from course_utils.models import eval_mode
 
     model = nn.Sequential(nn.BatchNorm2d(2), nn.Dropout(0.5))
     model[1].eval()  # frozen on purpose

@@ -488,3 +488,25 @@ def test_fp16_gets_a_gradient_scaler_and_the_cpu_gets_no_autocast(monkeypatch):
     assert dtype == torch.float16
     assert torch.amp.GradScaler("cpu", enabled=dtype == torch.float16).is_enabled()
     assert autocast_dtype(torch.device("cpu")) is None and autocast_dtype(torch.device("mps")) is None
+
+
+def _model_with_a_frozen_batch_norm():
+    model = MnistResNet(batch_norm=True)
+    model.block1.bn1.eval()  # frozen on purpose: its running statistics must not move
+    return model
+
+
+@pytest.mark.parametrize("call", ["evaluate", "predict", "evaluate_tta", "classify"])
+def test_scoring_gives_every_submodule_its_own_mode_back(call):
+    from PIL import Image
+
+    from course_utils.classify import classify
+    from course_utils.fast import evaluate_tta
+    model = _model_with_a_frozen_batch_norm()
+    loader = [(torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]))]
+    run = {"evaluate": lambda: evaluate(model, loader, device="cpu"),
+           "predict": lambda: predict(model, loader, device="cpu"),
+           "evaluate_tta": lambda: evaluate_tta(model, loader, device="cpu"),
+           "classify": lambda: classify(model, Image.new("L", (28, 28), 255), "mnist")}[call]
+    run()
+    assert model.training and not model.block1.bn1.training and model.block2.bn1.training
