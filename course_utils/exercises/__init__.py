@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import random
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
+from torch import nn
 
 #: The exercise module of each notebook, in course order.
 NOTEBOOK_MODULES = {
@@ -62,6 +64,15 @@ class Result:
         return f"{mark} {self.exercise}: {self.message}"
 
 
+class Code(str):
+    """A learner's answer written as code (a function or class): run after the solution, as a later cell would be.
+
+    Known mistakes of a function or class exercise are kept this way, e.g.
+    ``Code("class MyBlock(MyBlock):\n    def forward(self, x): ...")``: the
+    solution's class with one method gone wrong.
+    """
+
+
 class Exercise:
     """One exercise: a question, a checker, a hint and a solution.
 
@@ -69,16 +80,50 @@ class Exercise:
     saying what is wrong otherwise; it may raise ``AssertionError`` with that
     string instead. Anything else it raises is reported, not re-raised, since
     a learner's function is allowed to be buggy.
+
+    The solution is code: run with ``torch``, ``nn``, ``math`` and the names of
+    ``context`` (what the notebook has defined by then), it defines the answer,
+    the variable ``answer_name``. ``mistakes`` lists known wrong answers (values,
+    or ``Code``) with what the check's message says about each.
     """
 
     def __init__(self, name: str, question: str, checker: Callable[[Any], str | None],
-                 hint: str, solution: str, praise: str = "correct.") -> None:
+                 hint: str, solution: str, praise: str = "correct.", *, answer_name: str = "answer",
+                 context: Callable[[], Mapping[str, Any]] | None = None,
+                 mistakes: Sequence[tuple[Any, str]] = ()) -> None:
         self.name = name
         self._question = question
         self._checker = checker
         self._hint = hint
         self._solution = solution
         self._praise = praise
+        self.answer_name = answer_name
+        self._context = context
+        self.mistakes = list(mistakes)
+
+    def namespace(self) -> dict[str, Any]:
+        """The names a solution may use: torch, nn, math and what the notebook defines (``context``)."""
+        return {"torch": torch, "nn": nn, "math": math, **(self._context() if self._context else {})}
+
+    def solved(self, mistake: str | None = None) -> Any:
+        """The answer the solution's code defines; with ``mistake`` (code run after it), that wrong answer.
+
+        >>> Exercise("two", "1 + 1?", lambda a: None, "", "answer = 1 + 1").solved()
+        2
+        """
+        names = self.namespace()
+        exec(self._solution, names)  # noqa: S102 - the course's own solution text
+        if mistake is not None:
+            exec(mistake, names)  # noqa: S102 - a known mistake of the course's own table
+        return names[self.answer_name]
+
+    def answer_of(self, known: Any) -> Any:
+        """A known answer as the check takes it: ``Code`` is run (after the solution), anything else is itself."""
+        return self.solved(known) if isinstance(known, Code) else known
+
+    def check_in_context(self, answer: Any) -> Result:
+        """Check ``answer`` with what the notebook passes besides it (nothing, for most exercises)."""
+        return self.check(answer)
 
     def question(self) -> None:
         """Print what the exercise asks."""
@@ -235,36 +280,7 @@ def expect_equal(expected: Any, what: str = "the answer") -> Callable[[Any], str
     return checker
 
 
-def as_number(answer: Any) -> float | None:
-    """``answer`` as a float, or None when it is not one number.
-
-    ``True`` is not a number here, and a pair of equal numbers, such as the
-    ``(h, w)`` size of a square map, counts as that number.
-    """
-    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) == 2 and answer[0] == answer[1]:
-        answer = answer[0]
-    if isinstance(answer, bool):
-        return None
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
-
-
-def check_number(answer: Any, right: float, mistakes: Mapping[float, str], otherwise: str, *,
-                 what: str = "one number") -> str | None:
-    """The usual check of a one-number answer, for a checker to return.
-
-    None when ``answer`` equals ``right``; the message of ``mistakes`` when it
-    is a known wrong answer (what you get when you forget the bias, floor too
-    early, ...); else "not it" followed by ``otherwise``, which says how to
-    work it out. ``what`` describes the expected answer when it is no number.
-    """
-    value = as_number(answer)
-    if value is None:
-        return f"give {what}, not {answer!r}."
-    if value == right:
-        return None
-    if value in mistakes:
-        return mistakes[value]
-    return f"{answer!r} is not it. {otherwise}"
+# The toolkit needs Exercise, defined above; the topic modules import it from here.
+from course_utils.exercises.toolkit import (around, as_number, as_shape, check_calls,  # noqa: E402
+                                           check_number, first_problem, not_a_length,
+                                           number_exercise, shape_exercise, table_exercise)

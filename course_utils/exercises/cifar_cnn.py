@@ -20,10 +20,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, Result, _unfinished, as_number, check_number, seeded
+from course_utils.exercises import (Code, Exercise, Result, _unfinished, first_problem, not_a_length,
+                                   number_exercise, seeded)
 from course_utils.models import SequentialCNN
 
-__all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading"]
+__all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading", "example_predictions"]
 
 #: The class names of CIFAR-10, in label order (as ``course_utils.data.CLASSES["cifar10"]``).
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
@@ -58,17 +59,12 @@ _CONV_MISTAKES = {
 }
 
 
-def _check_conv_parameters(answer: Any) -> str | None:
-    return check_number(answer, _CONV3, _CONV_MISTAKES,
-                        "Conv2d(c_in, c_out, k) holds c_out filters of c_in x k x k "
-                        "weights, and one bias per filter.", what="one number (an int)")
-
-
-conv_parameters = Exercise(
+conv_parameters = number_exercise(
     "conv_parameters",
     "The third convolution of the model is nn.Conv2d(32, 64, kernel_size=5, padding=2), with a "
     "bias (PyTorch's default). How many trainable parameters does it have? Work it out by hand.",
-    _check_conv_parameters,
+    _CONV3, _CONV_MISTAKES, "Conv2d(c_in, c_out, k) holds c_out filters of c_in x k x k weights, "
+                            "and one bias per filter.", what="one number (an int)",
     hint="Count one filter first: it looks at every input channel through a k x k window, and "
          "it has a bias. Then ask how many filters the layer has. Padding and image size add "
          "nothing.",
@@ -97,34 +93,20 @@ _FLATTEN_MISTAKES = {
     288: "that is 32 x 3 x 3: the last convolution has 64 output channels.",
     1600: "that is 64 x 5 x 5: the convolutions have padding 2, so they keep the size; only the "
           "max-pools shrink it (28 -> 14 -> 7 -> 3).",
+    16: "the image's single channel only matters to the first convolution; the map that "
+        "is flattened has the 64 channels of the last convolution.",
 }
 
 
-def _check_flatten_size(answer: Any) -> str | None:
-    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) in (3, 4):
-        return (f"{tuple(answer)} is a shape; nn.Flatten turns each image's (C, H, W) map into one "
-                "vector: give its length, the product C x H x W.")
-    value = as_number(answer)
-    if value is None:
-        return f"give one number, not {answer!r}."
-    if value == _FLAT:
-        return None
-    if value in _FLATTEN_MISTAKES:
-        return _FLATTEN_MISTAKES[int(value)]
-    if value == 1 * 3 * 3 or value == 1 * 4 * 4:
-        return ("the image's single channel only matters to the first convolution; the map that "
-                "is flattened has the 64 channels of the last convolution.")
-    return (f"{answer!r} is not it. Follow the height: each 5x5 convolution with padding 2 keeps "
-            "it, each max-pool halves it and rounds down; then multiply by the 64 channels.")
-
-
-flatten_size = Exercise(
+flatten_size = number_exercise(
     "flatten_size",
     "Adapt the model to Fashion-MNIST: its images are 1x28x28 (one grey channel) instead of "
     "3x32x32. The first convolution becomes nn.Conv2d(1, 32, 5, padding=2); everything else "
     "keeps its kernel, padding and channels. How many numbers per image does nn.Flatten hand "
     "to the first Linear layer, that is, what must its in_features be?",
-    _check_flatten_size,
+    _FLAT, _FLATTEN_MISTAKES, "Follow the height: each 5x5 convolution with padding 2 keeps it, each "
+                              "max-pool halves it and rounds down; then multiply by the 64 channels.",
+    before=not_a_length,
     hint="The convolutions keep the size, each MaxPool2d(2) halves it and rounds down: "
          "28 -> ? -> ? -> ?. The input's channel count changes only the first convolution's "
          "weights. Then channels x height x width.",
@@ -150,67 +132,81 @@ def _leaves(module: nn.Module) -> list[nn.Module]:
     return [module]
 
 
+def _kind(layer: nn.Module) -> str:
+    for kind, cls in (("conv", nn.Conv2d), ("linear", nn.Linear), ("flatten", nn.Flatten), ("pool", nn.MaxPool2d)):
+        if isinstance(layer, cls):
+            return kind
+    return "other"
+
+
+def _conv_step(layer: nn.Conv2d, x: torch.Tensor, seen: dict[str, int]) -> str | None:
+    """Convolution number ``k``: its channels, its kernel, and a padding that keeps the size."""
+    k = seen["conv"] + 1
+    if k > len(_CONV_PLAN):
+        return "there are more than three convolutions; the model has exactly three."
+    if layer.in_channels != x.shape[1]:
+        return (f"convolution {k} has in_channels={layer.in_channels}, but it receives "
+                f"{x.shape[1]} channels (the image's 3, or the previous convolution's out_channels).")
+    if layer.out_channels != _CONV_PLAN[k - 1][1]:
+        return (f"convolution {k} should have {_CONV_PLAN[k - 1][1]} output channels "
+                f"(32, 32, 64 in turn), not {layer.out_channels}.")
+    if layer.kernel_size != (5, 5):
+        return f"convolution {k} should have a 5x5 kernel, not {layer.kernel_size}."
+    (h, w), y = x.shape[2:], layer(x)
+    if tuple(y.shape[2:]) != (h, w):
+        return (f"convolution {k} turns {h}x{w} maps into {y.shape[2]}x{y.shape[3]}: a 5x5 kernel "
+                "needs padding=2 to keep the size (32 + 2*2 - 5 + 1 = 32); only the max-pools should shrink it.")
+    return None
+
+
+def _linear_step(layer: nn.Linear, x: torch.Tensor, seen: dict[str, int]) -> str | None:
+    """Linear layer number ``k``: a flattened input, and in/out features that chain 1024 -> 64 -> 10."""
+    k = seen["linear"] + 1
+    if x.dim() != 2:
+        return (f"the first Linear layer receives a {tuple(x.shape)} feature map: an nn.Flatten() is "
+                "missing before it, to turn each (64, 4, 4) map into a vector of 1024 numbers.")
+    if k > len(_LINEAR_PLAN):
+        return "there are more than two Linear layers; the model has exactly two."
+    if layer.in_features != x.shape[1]:
+        why = (" (64 channels x 4 x 4 after three max-pools)" if x.shape[1] == 1024 else
+               " (the previous Linear layer's out_features)")
+        return (f"Linear layer {k} has in_features={layer.in_features}, but it receives vectors "
+                f"of {x.shape[1]} numbers{why}.")
+    if layer.out_features != _LINEAR_PLAN[k - 1][1]:
+        return (f"Linear layer {k} should have out_features={_LINEAR_PLAN[k - 1][1]} "
+                f"(1024 -> 64 -> 10), not {layer.out_features}.")
+    return None
+
+
+def _flatten_step(layer: nn.Flatten, x: torch.Tensor, seen: dict[str, int]) -> str | None:
+    """Flatten: it should receive the (64, 4, 4) maps that three max-pools leave."""
+    if x.dim() == 4 and tuple(x.shape[1:]) != (64, 4, 4) and seen["pool"] < 3:
+        return (f"nn.Flatten receives {tuple(x.shape[1:])} maps: each of the three convolutions is "
+                "followed by an nn.MaxPool2d(2) (32 -> 16 -> 8 -> 4); "
+                f"found {seen['pool']} before Flatten.")
+    return None
+
+
+_LAYER_STEPS = {"conv": _conv_step, "linear": _linear_step, "flatten": _flatten_step}
+
+
 def _walk(layers: list[nn.Module]) -> str | None:
     """Run a batch through ``layers`` one at a time; say where and why the shapes go wrong."""
     x = torch.randn(2, 3, 32, 32)
-    convs = linears = pools = 0
-    flattened = False
+    seen = {"conv": 0, "linear": 0, "flatten": 0, "pool": 0, "other": 0}
     for layer in layers:
-        if isinstance(layer, nn.Conv2d):
-            if convs >= len(_CONV_PLAN):
-                return "there are more than three convolutions; the model has exactly three."
-            c_in, c_out = _CONV_PLAN[convs]
-            convs += 1
-            if layer.in_channels != x.shape[1]:
-                return (f"convolution {convs} has in_channels={layer.in_channels}, but it receives "
-                        f"{x.shape[1]} channels (the image's 3, or the previous convolution's "
-                        "out_channels).")
-            if layer.out_channels != c_out:
-                return (f"convolution {convs} should have {c_out} output channels "
-                        f"(32, 32, 64 in turn), not {layer.out_channels}.")
-            if layer.kernel_size != (5, 5):
-                return f"convolution {convs} should have a 5x5 kernel, not {layer.kernel_size}."
-            size = tuple(x.shape[2:])
-            x = layer(x)
-            if tuple(x.shape[2:]) != size:
-                return (f"convolution {convs} turns {size[0]}x{size[1]} maps into "
-                        f"{x.shape[2]}x{x.shape[3]}: a 5x5 kernel needs padding=2 to keep the "
-                        "size (32 + 2*2 - 5 + 1 = 32); only the max-pools should shrink it.")
-        elif isinstance(layer, nn.Linear):
-            if x.dim() != 2:
-                return (f"the first Linear layer receives a {tuple(x.shape)} feature map: an "
-                        "nn.Flatten() is missing before it, to turn each (64, 4, 4) map into a "
-                        "vector of 1024 numbers.")
-            if linears >= len(_LINEAR_PLAN):
-                return "there are more than two Linear layers; the model has exactly two."
-            linears += 1
-            if layer.in_features != x.shape[1]:
-                why = (" (64 channels x 4 x 4 after three max-pools)" if x.shape[1] == 1024 else
-                       " (the previous Linear layer's out_features)")
-                return (f"Linear layer {linears} has in_features={layer.in_features}, but it "
-                        f"receives vectors of {x.shape[1]} numbers{why}.")
-            expected_out = _LINEAR_PLAN[linears - 1][1]
-            if layer.out_features != expected_out:
-                return (f"Linear layer {linears} should have out_features={expected_out} "
-                        f"(1024 -> 64 -> 10), not {layer.out_features}.")
-            x = layer(x)
-        else:
-            if isinstance(layer, nn.Flatten):
-                flattened = True
-                if x.dim() == 4 and tuple(x.shape[1:]) != (64, 4, 4):
-                    if pools < 3:
-                        return (f"nn.Flatten receives {tuple(x.shape[1:])} maps: each of the "
-                                "three convolutions is followed by an nn.MaxPool2d(2) "
-                                f"(32 -> 16 -> 8 -> 4); found {pools} before Flatten.")
-            if isinstance(layer, nn.MaxPool2d):
-                pools += 1
-            x = layer(x)
-    if not flattened and linears == 0:
+        kind = _kind(layer)
+        problem = _LAYER_STEPS[kind](layer, x, seen) if kind in _LAYER_STEPS else None
+        if problem:
+            return problem
+        x = layer(x)
+        seen[kind] += 1
+    if not seen["flatten"] and seen["linear"] == 0:
         return "the model needs nn.Flatten() and two Linear layers after the convolutions."
-    if convs < 3:
-        return f"the model has {convs} convolution(s); it needs three (32, 32, 64 channels)."
-    if linears < 2:
-        return f"the model has {linears} Linear layer(s); it needs two (1024 -> 64 -> 10)."
+    if seen["conv"] < 3:
+        return f"the model has {seen['conv']} convolution(s); it needs three (32, 32, 64 channels)."
+    if seen["linear"] < 2:
+        return f"the model has {seen['linear']} Linear layer(s); it needs two (1024 -> 64 -> 10)."
     if tuple(x.shape) != (2, 10):
         return f"for a batch of 2 images the output should be (2, 10) scores, not {tuple(x.shape)}."
     return None
@@ -243,7 +239,7 @@ def _relu_problem(layers: list[nn.Module]) -> str | None:
 
 
 def _check_relu_sequential(answer: Any) -> str | None:
-    with seeded(0):  # the same test batch and reference every time
+    with seeded(0), torch.no_grad():  # the same test batch and reference every time
         return _relu_sequential_problem(answer)
 
 
@@ -258,32 +254,38 @@ def _relu_sequential_problem(answer: Any) -> str | None:
                 "the layers listed in the order they run.")
     model = copy.deepcopy(model).cpu()  # leave the learner's own model (and its device) alone
     layers = _leaves(model)
-    with torch.no_grad():
-        problem = _walk(layers)
-    if problem:
-        return problem
+    return first_problem([lambda: _walk(layers), lambda: _count_problem(model),
+                          lambda: _relu_problem(layers), lambda: _same_as_reference(model)])
+
+
+def _count_problem(model: nn.Module) -> str | None:
     n_params = sum(p.numel() for p in model.parameters())
     if n_params != _REF_PARAMS:
         return (f"your model has {n_params:,} parameters, SequentialCNN {_REF_PARAMS:,}: check for "
                 "extra layers with weights (only the 3 convolutions and 2 Linear layers have any).")
-    problem = _relu_problem(layers)
-    if problem:
-        return problem
-    # The final word: with the reference's weights, loaded by position, the same function?
+    return None
+
+
+def _same_as_reference(model: nn.Module) -> str | None:
+    """The final word: with the reference's weights, loaded by position, the same function?"""
     reference = SequentialCNN(relu=True).eval()
-    ours = list(model.state_dict().values())
-    theirs = list(reference.state_dict().values())
+    ours, theirs = list(model.state_dict().values()), list(reference.state_dict().values())
     if [t.shape for t in ours] != [t.shape for t in theirs]:
         return ("the weights are not in the reference's order (conv1, conv2, conv3, linear1, "
                 "linear2): list the layers in the order they run.")
     model.load_state_dict(dict(zip(model.state_dict().keys(), theirs)))
     model.eval()
     x = torch.randn(8, 3, 32, 32)
-    with torch.no_grad():
-        if not torch.allclose(model(x), reference(x), atol=1e-5):
-            return ("with SequentialCNN(relu=True)'s weights your model computes something else: "
-                    "compare your layers one by one with print(SequentialCNN(relu=True)).")
+    if not torch.allclose(model(x), reference(x), atol=1e-5):
+        return ("with SequentialCNN(relu=True)'s weights your model computes something else: "
+                "compare your layers one by one with print(SequentialCNN(relu=True)).")
     return None
+
+
+def _edited(layers: str) -> Code:
+    """A known mistake: the solution's model with its ``layers`` list edited by the expression ``layers``."""
+    return Code("def make_relu_cnn(make=make_relu_cnn):\n"
+                f"    layers = list(make())\n    return nn.Sequential(*{layers})")
 
 
 relu_sequential = Exercise(
@@ -308,6 +310,13 @@ relu_sequential = Exercise(
     praise="right: same shapes, same 145,578 parameters, and with the same weights it computes "
            "exactly what SequentialCNN(relu=True) computes. (A ReLU just before a max-pool would "
            "do the same: the maximum of rectified values is the rectified maximum.)",
+    answer_name="make_relu_cnn",
+    mistakes=[(_edited("[m for m in layers if not isinstance(m, nn.ReLU)]"), "no ReLU between convolution 1"),
+              (_edited("layers + [nn.ReLU()]"), "there is a ReLU after the last Linear layer"),
+              (_edited("[m for m in layers if not isinstance(m, nn.Flatten)]"), "nn.Flatten() is missing"),
+              (_edited("[nn.Tanh() if isinstance(m, nn.ReLU) else m for m in layers]"), "Tanh instead of nn.ReLU()"),
+              (_edited("layers[:2] + layers[3:]"), "no ReLU between convolution 1 and convolution 2"),
+              (Code("make_relu_cnn = lambda: nn.Conv2d(3, 32, 5)"), "asks for an nn.Sequential")],
 )
 
 
@@ -335,67 +344,96 @@ def _class_index(name: Any, classes: Sequence[str]) -> tuple[int | None, str | N
     return lowered.index(name.strip().lower()), None
 
 
-def _check_confusion_reading(answer: Any, y_true: Any, y_pred: Any,
-                             classes: Sequence[str]) -> str | None:
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        return ("give two class names as a pair: answer = (hardest class, the class it is most "
-                f"often mistaken for), not {answer!r}.")
-    n = len(classes)
-    m = _confusion(y_true, y_pred, n)
-    support = m.sum(1)
+def _accuracies(m: torch.Tensor) -> tuple[torch.Tensor, set[int], set[int]]:
+    """Per-class accuracy (inf for a class absent from the test set), the hardest and the easiest classes."""
+    n, support = len(m), m.sum(1)
     present = support > 0
-    acc = torch.where(present, m.diag().float() / support.clamp(min=1).float(),
-                      torch.full((n,), float("inf")))
-    hardest_set = {i for i in range(n) if present[i] and acc[i] == acc[present].min()}
-    easiest_set = {i for i in range(n) if present[i] and acc[i] == acc[present].max()}
+    acc = torch.where(present, m.diag().float() / support.clamp(min=1).float(), torch.full((n,), float("inf")))
+    hardest = {i for i in range(n) if present[i] and acc[i] == acc[present].min()}
+    easiest = {i for i in range(n) if present[i] and acc[i] == acc[present].max()}
+    return acc, hardest, easiest
 
-    hard, problem = _class_index(answer[0], classes)
-    if problem:
-        return "first name: " + problem
-    if hard not in hardest_set:
-        best = min(hardest_set)
-        pct = lambda i: f"{100 * acc[i]:.1f}%"
-        if not present[hard]:
-            return f"the test set holds no {classes[hard]} images, so it has no accuracy to compare."
-        if hard in easiest_set:
-            return (f"{classes[hard]} is the *easiest* class ({pct(hard)} right); the hardest is "
-                    "the one with the lowest accuracy: the smallest number on the diagonal.")
-        predicted = m.sum(0).float()
-        correct_share = torch.where(predicted > 0, m.diag().float() / predicted.clamp(min=1),
-                                    torch.ones(n))
-        if correct_share[hard] == correct_share.min() and correct_share[hard] < 1:
-            return (f"you read a column: of the images *predicted* as {classes[hard]}, the fewest "
-                    "are right. The rows are the true classes: the per-class accuracy is the "
-                    "diagonal entry of each row, and the smallest one belongs to "
-                    f"{classes[best]} ({pct(best)}).")
-        return (f"{classes[hard]} gets {pct(hard)} right, but {classes[best]} only {pct(best)}: "
-                "look for the smallest per-class accuracy.")
 
+def _hardest_problem(hard: int, m: torch.Tensor, classes: Sequence[str]) -> str | None:
+    """Why class ``hard`` is not the one with the lowest accuracy: the easiest, a column read, or just not it."""
+    acc, hardest_set, easiest_set = _accuracies(m)
+    if hard in hardest_set:
+        return None
+    best = min(hardest_set)
+    pct = lambda i: f"{100 * acc[i]:.1f}%"  # noqa: E731
+    if m[hard].sum() == 0:
+        return f"the test set holds no {classes[hard]} images, so it has no accuracy to compare."
+    if hard in easiest_set:
+        return (f"{classes[hard]} is the *easiest* class ({pct(hard)} right); the hardest is "
+                "the one with the lowest accuracy: the smallest number on the diagonal.")
+    predicted = m.sum(0).float()
+    correct_share = torch.where(predicted > 0, m.diag().float() / predicted.clamp(min=1), torch.ones(len(m)))
+    if correct_share[hard] == correct_share.min() and correct_share[hard] < 1:
+        return (f"you read a column: of the images *predicted* as {classes[hard]}, the fewest "
+                "are right. The rows are the true classes: the per-class accuracy is the "
+                "diagonal entry of each row, and the smallest one belongs to "
+                f"{classes[best]} ({pct(best)}).")
+    return (f"{classes[hard]} gets {pct(hard)} right, but {classes[best]} only {pct(best)}: "
+            "look for the smallest per-class accuracy.")
+
+
+def _confused_problem(hard: int, name: Any, m: torch.Tensor, classes: Sequence[str]) -> str | None:
+    """Why ``name`` is not the class that ``hard``'s images are most often mistaken for."""
     row = m[hard].clone()
     row[hard] = -1
     if row.max() <= 0:
         return None  # the hardest class has no mistakes at all: any second name will do
-    confused_set = {j for j in range(n) if row[j] == row.max()}
-    other, problem = _class_index(answer[1], classes)
+    confused_set = {j for j in range(len(m)) if row[j] == row.max()}
+    other, problem = _class_index(name, classes)
+    right_about = f"right about {classes[hard]}. "
     if problem:
-        return f"right about {classes[hard]}. Second name: " + problem
+        return right_about + "Second name: " + problem
     if other in confused_set:
         return None
     if other == hard:
-        return (f"right about {classes[hard]}. For the second name, skip the diagonal (the "
-                f"{classes[hard]} images predicted correctly): which other column of the "
-                f"{classes[hard]} row holds the largest count?")
-    column = m[:, hard].clone()
+        return (right_about + f"For the second name, skip the diagonal (the {classes[hard]} images "
+                f"predicted correctly): which other column of the {classes[hard]} row holds the largest count?")
+    column, top = m[:, hard].clone(), min(confused_set)
     column[hard] = -1
-    top = min(confused_set)
     if column.max() > 0 and column[other] == column.max():
-        return (f"right about {classes[hard]}. For the second name you read its column: "
-                f"{classes[other]} images are the ones most often *predicted as* "
-                f"{classes[hard]}. The question is what {classes[hard]} images are predicted as: "
-                f"read along the {classes[hard]} row ({classes[top]}, {int(row[top])} times).")
-    return (f"right about {classes[hard]}. But {classes[hard]} images were predicted as "
-            f"{classes[other]} {int(m[hard, other])} times and as {classes[top]} "
-            f"{int(row[top])} times: find the largest count off the diagonal in its row.")
+        return (right_about + f"For the second name you read its column: {classes[other]} images are "
+                f"the ones most often *predicted as* {classes[hard]}. The question is what "
+                f"{classes[hard]} images are predicted as: read along the {classes[hard]} row "
+                f"({classes[top]}, {int(row[top])} times).")
+    return (right_about + f"But {classes[hard]} images were predicted as {classes[other]} "
+            f"{int(m[hard, other])} times and as {classes[top]} {int(row[top])} times: find the "
+            "largest count off the diagonal in its row.")
+
+
+def _check_confusion_reading(answer: Any, y_true: Any, y_pred: Any, classes: Sequence[str]) -> str | None:
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return ("give two class names as a pair: answer = (hardest class, the class it is most "
+                f"often mistaken for), not {answer!r}.")
+    m = _confusion(y_true, y_pred, len(classes))
+    hard, problem = _class_index(answer[0], classes)
+    if problem:
+        return "first name: " + problem
+    return _hardest_problem(hard, m, classes) or _confused_problem(hard, answer[1], m, classes)
+
+
+def example_predictions() -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and predictions of an example model, 10 test images per class.
+
+    Cat is the hardest class (4 of 10 right), most often taken for a dog, and frog
+    images are the ones most often called cats: a model to read a confusion matrix of.
+    """
+    matrix = [[10 if i == j else 0 for j in range(10)] for i in range(10)]
+    matrix[3] = [0, 0, 1, 4, 0, 3, 2, 0, 0, 0]  # cat
+    matrix[6] = [0, 0, 0, 4, 0, 0, 6, 0, 0, 0]  # frog, taken for a cat 4 times
+    pairs = [(i, j) for i, row in enumerate(matrix) for j, count in enumerate(row) for _ in range(count)]
+    return torch.tensor([i for i, _ in pairs]), torch.tensor([j for _, j in pairs])
+
+
+def _example_context() -> dict[str, Any]:
+    from course_utils import viz
+    y_true, y_pred = example_predictions()
+    return {"y_true": y_true, "y_pred": y_pred, "viz": viz, "CLASSES": CIFAR10_CLASSES,
+            "per_class": viz.per_class_accuracy(y_true, y_pred, CIFAR10_CLASSES)}
 
 
 class _ConfusionExercise(Exercise):
@@ -408,6 +446,7 @@ class _ConfusionExercise(Exercise):
 
     def check(self, answer: Any, y_true: Any = None, y_pred: Any = None,
               classes: Sequence[str] = CIFAR10_CLASSES) -> Result:
+        """Check ``answer`` against the confusion of ``y_true`` and ``y_pred`` (what ``predict`` returned)."""
         if not _unfinished(answer) and (y_true is None or y_pred is None):
             return Result(self.name, False, "pass your model's labels and predictions too: "
                           f"ex.{self.name}.check(answer, y_true, y_pred).")
@@ -415,6 +454,10 @@ class _ConfusionExercise(Exercise):
                          lambda a: _check_confusion_reading(a, y_true, y_pred, classes),
                          self._hint, self._solution, self._praise)
         return bound.check(answer)
+
+    def check_in_context(self, answer: Any) -> Result:
+        """Check ``answer`` against the predictions of the example model, ``example_predictions()``."""
+        return self.check(answer, *example_predictions())
 
 
 confusion_reading = _ConfusionExercise(
@@ -434,4 +477,9 @@ confused_with = max((c for c in CLASSES if c != hardest),     # the largest coun
                     key=lambda c: matrix[CLASSES.index(hardest), CLASSES.index(c)])
 answer = (hardest, confused_with)""",
     praise="right: that is the weakest class, and the largest mistake in its row.",
+    context=_example_context,
+    mistakes=[(("airplane", "dog"), "*easiest* class"), (("cat", "frog"), "you read its column"),
+              (("cat", "cat"), "skip the diagonal"), (("cat", "bird"), "find the largest count off the diagonal"),
+              ((3, "dog"), "not its label"), (("kitten", "dog"), "not one of the classes"),
+              ("cat", "two class names as a pair")],
 )

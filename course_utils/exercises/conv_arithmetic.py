@@ -12,14 +12,13 @@ only (``p`` instead of ``2p``), forgetting the dilation.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, as_number, check_number
+from course_utils.exercises import Exercise, not_a_length, number_exercise
 
 __all__ = ["output_size", "conv_out", "stride_padding", "dilated_padding", "linear_in_features"]
 
@@ -56,17 +55,12 @@ _OUTPUT_SIZE_MISTAKES = {
 }
 
 
-def _check_output_size(answer: Any) -> str | None:
-    return check_number(answer, 55, _OUTPUT_SIZE_MISTAKES,
-                        "Substitute n = 224, k = 11, s = 4, p = 2, d = 1 into "
-                        f"{FORMULA}.", what="one number (the height, which equals the width)")
-
-
-output_size = Exercise(
+output_size = number_exercise(
     "output_size",
     "torchvision's AlexNet starts with nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2) "
     "on a 3x224x224 image. Work out by hand (pencil, not PyTorch) the height of its output.",
-    _check_output_size,
+    55, _OUTPUT_SIZE_MISTAKES, f"Substitute n = 224, k = 11, s = 4, p = 2, d = 1 into {FORMULA}.",
+    what="one number (the height, which equals the width)",
     hint="Use the formula with d = 1. The padding is added on both sides of the image, and the "
          "floor comes before the + 1.",
     solution="answer = (224 + 2 * 2 - 11) // 4 + 1  # floor(217 / 4) + 1 = 54 + 1 = 55",
@@ -196,6 +190,8 @@ conv_out = Exercise(
     solution="def conv_out(n, k, s=1, p=0, d=1):\n"
              "    return (n + 2 * p - d * (k - 1) - 1) // s + 1",
     praise="right: your formula agrees with nn.Conv2d on every combination.",
+    answer_name="conv_out",
+    mistakes=[*((_with_slips((slip,)), why) for slip, why in _SLIPS.items()), (55, "should be a function")],
 )
 
 
@@ -255,6 +251,9 @@ stride_padding = Exercise(
     praise="right: that layer gives 16x16. (2, 1) is what every ResNet uses to halve a map "
            "(conv3x3 with stride 2), and the only pair with padding smaller than the kernel; "
            "stride 3 with padding 8 or 9 also gives 16, but most of its windows would see only zeros.",
+    mistakes=[((1, 0), "stride 1 gives 30"), ((1, 2), "Did you swap them?"), ((2, 0), "gives 15"),
+              ((2, 3), "Try a smaller padding"), ((2, 0.5), "whole numbers"), ((0, 1), "at least 1"),
+              ((4, 1), "gives 8, not 16"), (16, "give a pair (stride, padding)")],
 )
 
 
@@ -272,29 +271,25 @@ _DILATED_MISTAKES = {
 }
 
 
-def _check_dilated_padding(answer: Any) -> str | None:
+def _not_same(answer: Any) -> str | None:
     if isinstance(answer, str) and answer.strip().lower() == "same":
         return ("padding='same' works in PyTorch (for stride 1), but give the number it "
                 "computes for this layer.")
-    value = as_number(answer)
-    if value is None:
-        return f"give one number, not {answer!r}."
-    if value == 2:
-        return None
-    if value in _DILATED_MISTAKES:
-        return _DILATED_MISTAKES[int(value)]
+    return None
+
+
+def _dilated_otherwise(value: float) -> str:
     if value != int(value):
-        return f"{answer!r} is not a whole number of pixels; solve n = n + 2p - d(k - 1) for p."
-    return (f"padding {answer!r} gives {_real_size(32, 3, 1, int(value), 2)}x"
-            f"{_real_size(32, 3, 1, int(value), 2)} maps, not 32x32. Solve "
-            "n = n + 2p - d(k - 1) for p.")
+        return f"{value!r} is not a whole number of pixels; solve n = n + 2p - d(k - 1) for p."
+    size = _real_size(32, 3, 1, int(value), 2)
+    return f"padding {int(value)} gives {size}x{size} maps, not 32x32. Solve n = n + 2p - d(k - 1) for p."
 
 
-dilated_padding = Exercise(
+dilated_padding = number_exercise(
     "dilated_padding",
     "A dilated convolution nn.Conv2d(64, 64, kernel_size=3, dilation=2, padding=?) with stride 1 "
     "should keep 32x32 maps 32x32. Which padding does that?",
-    _check_dilated_padding,
+    2, _DILATED_MISTAKES, _dilated_otherwise, before=_not_same,
     hint="With stride 1 the formula is out = n + 2p - d(k - 1). Set out = n and solve for p.",
     solution="answer = 2 * (3 - 1) // 2  # p = d(k - 1) / 2 = 2",
     praise="right: p = d(k - 1) / 2 = 2. A 3x3 kernel with dilation 2 covers 5x5 pixels, so it "
@@ -321,20 +316,13 @@ _LINEAR_MISTAKES = {
 }
 
 
-def _check_linear_in_features(answer: Any) -> str | None:
-    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) == 3:
-        return (f"{tuple(answer)} is the shape of the last feature map (C, H, W); nn.Flatten turns it "
-                "into one vector: give its length, the product.")
-    return check_number(answer, 4096, _LINEAR_MISTAKES,
-                        "Follow the height: each 5x5 convolution with padding 2 keeps it, each "
-                        "max-pool halves it; then multiply the 64 channels by the final height and width.")
-
-
-linear_in_features = Exercise(
+linear_in_features = number_exercise(
     "linear_in_features",
     "Feed the CIFAR-10 model (conv 5x5 p2 -> pool 2, three times, with 32, 32, 64 channels) a "
     "3x64x64 image instead of 3x32x32. What must the first Linear layer's in_features be?",
-    _check_linear_in_features,
+    4096, _LINEAR_MISTAKES, "Follow the height: each 5x5 convolution with padding 2 keeps it, each "
+                            "max-pool halves it; then multiply the 64 channels by the final height and width.",
+    before=not_a_length,
     hint="The convolutions keep the height, each of the three max-pools halves it: 64 -> ? -> ? -> ?. "
          "Flatten then gives channels x height x width numbers per image.",
     solution="answer = 64 * (64 // 2 // 2 // 2) ** 2  # 64 channels x 8 x 8 = 4096",

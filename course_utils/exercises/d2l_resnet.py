@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.exercises import Exercise, as_number, check_number
+from course_utils.exercises import Exercise, around, as_number, number_exercise, table_exercise
 
 __all__ = ["stem_size", "padding_matters", "projection_blocks", "conv_biases", "examples_per_sec"]
 
@@ -40,18 +40,13 @@ _STEM_MISTAKES = {
 }
 
 
-def _check_stem_size(answer: Any) -> str | None:
-    return check_number(answer, 24, _STEM_MISTAKES,
-                        "Apply out = floor((n + 2p - k) / s) + 1 twice: the "
-                        "convolution (k=7, s=2, p=3), then the max-pool (k=3, s=2, p=1).", what="one number, the height (= width) in pixels")
-
-
-stem_size = Exercise(
+stem_size = number_exercise(
     "stem_size",
     "d2l's stem b1 is Conv2d(1, 64, kernel_size=7, stride=2, padding=3), BatchNorm, ReLU, "
     "MaxPool2d(kernel_size=3, stride=2, padding=1). A 96x96 image goes in: what is the height "
     "(= width) of the 64-channel map that comes out of b1? Work it out with the formula.",
-    _check_stem_size,
+    24, _STEM_MISTAKES, "Apply out = floor((n + 2p - k) / s) + 1 twice: the convolution (k=7, s=2, p=3), "
+                        "then the max-pool (k=3, s=2, p=1).", what="one number, the height (= width) in pixels",
     hint="out = floor((n + 2*padding - kernel) / stride) + 1, once for the convolution "
          "(96 -> ?) and once for the max-pool.",
     solution="answer = 24  # conv: (96 + 6 - 7) // 2 + 1 = 48; max-pool: (48 + 2 - 3) // 2 + 1 = 24",
@@ -93,6 +88,8 @@ padding_matters = Exercise(
            "lost with padding 2: its grid of 7x7 windows starts one pixel further in, and fits one "
            "stride-2 step fewer. The sizes agree when n is 0 or 3 more than a multiple of 4 "
            "(224, 96, 99), which is why the difference often goes unnoticed.",
+    mistakes=[(96, "the max-pool turns both into 24"), (92, "the max-pool turns both into"),
+              (101, "outside 90..100"), (98.5, "give one whole number"), ("ninety-eight", "give one whole number")],
 )
 
 
@@ -103,49 +100,47 @@ padding_matters = Exercise(
 _BLOCK_NAMES = ("b1", "b2", "b3", "b4", "b5")
 
 
-def _block_set(answer: Any) -> set[str] | None:
+def _block_set(answer: Any) -> frozenset[str] | None:
     """{'b3', ...} from a list/tuple/set of names ('b3') or stage numbers (3), else None."""
     if isinstance(answer, (str, int)):
         answer = [answer]
     if not isinstance(answer, (list, tuple, set, frozenset)):
         return None
-    names = set()
-    for item in answer:
-        if isinstance(item, int) and not isinstance(item, bool):
-            item = f"b{item}"
-        if not isinstance(item, str) or item.strip().lower() not in _BLOCK_NAMES:
-            return None
-        names.add(item.strip().lower())
-    return names
-
-
-def _check_projection_blocks(answer: Any) -> str | None:
-    names = _block_set(answer)
-    if names is None:
-        if isinstance(answer, (list, tuple, set)) and any("layer" in str(a) for a in answer):
-            return ("those are torchvision's names (layer1-layer4); this network's stages are "
-                    "b2-b5, after the stem b1: give names such as 'b2'.")
-        return f"give a list of stage names from 'b1'..'b5' (e.g. ['b2']), not {answer!r}."
-    right = {"b3", "b4", "b5"}
-    if names == right:
+    names = [f"b{item}" if isinstance(item, int) and not isinstance(item, bool) else item for item in answer]
+    if not all(isinstance(name, str) and name.strip().lower() in _BLOCK_NAMES for name in names):
         return None
-    if "b1" in names:
-        return "b1 is the stem (convolution, BN, ReLU, max-pool): it has no residual block, so no shortcut."
-    if "b2" in names:
-        return ("b2 keeps 64 channels and the size the max-pool left (first_block=True), so its "
-                "shortcut adds x as it is. (If you meant torchvision's layer2-layer4: here they "
-                "are b3-b5.)")
-    missing = sorted(right - names)
-    return (f"{', '.join(missing)} also doubles the channels and halves the size in its first "
-            "block, so x must be projected there too (use_1x1conv=True, strides=2).")
+    return frozenset(name.strip().lower() for name in names)
 
 
-projection_blocks = Exercise(
+def _not_block_names(answer: Any) -> str:
+    if isinstance(answer, (list, tuple, set)) and any("layer" in str(a) for a in answer):
+        return ("those are torchvision's names (layer1-layer4); this network's stages are "
+                "b2-b5, after the stem b1: give names such as 'b2'.")
+    return f"give a list of stage names from 'b1'..'b5' (e.g. ['b2']), not {answer!r}."
+
+
+_RIGHT_BLOCKS = frozenset({"b3", "b4", "b5"})
+_BLOCK_STEPS = [
+    lambda names: ("b1 is the stem (convolution, BN, ReLU, max-pool): it has no residual block, so no shortcut."
+                   if "b1" in names else None),
+    lambda names: ("b2 keeps 64 channels and the size the max-pool left (first_block=True), so its "
+                   "shortcut adds x as it is. (If you meant torchvision's layer2-layer4: here they "
+                   "are b3-b5.)" if "b2" in names else None),
+]
+
+
+projection_blocks = table_exercise(
     "projection_blocks",
     "The network is Sequential(b1, b2, b3, b4, b5, avgpool, flatten, fc). In which of the "
     "stages does a Residual block use the 1x1 convolution (conv3) on its shortcut? "
     "`answer = [...]`, a list of names such as 'b2'.",
-    _check_projection_blocks,
+    _RIGHT_BLOCKS, {},
+    lambda names: (f"{', '.join(sorted(_RIGHT_BLOCKS - names))} also doubles the channels and halves the "
+                   "size in its first block, so x must be projected there too (use_1x1conv=True, strides=2)."),
+    read=_block_set, what=_not_block_names, steps=_BLOCK_STEPS,
+    examples=[(["b2", "b3", "b4", "b5"], "b2 keeps 64 channels"), (["b3", "b4"], "b5 also doubles"),
+              (["b1", "b3"], "b1 is the stem"), (["layer2", "layer3", "layer4"], "torchvision's names"),
+              ("fc", "list of stage names")],
     hint="x can be added to F(x) only when both have the same shape. Which stages change the "
          "channel count or the height and width? Print net.b2 and net.b3 to check.",
     solution="answer = ['b3', 'b4', 'b5']  # the first block of each: 64->128, 128->256, 256->512 "
@@ -176,20 +171,15 @@ _BIAS_MISTAKES = {
 }
 
 
-def _check_conv_biases(answer: Any) -> str | None:
-    return check_number(answer, _BIASES, _BIAS_MISTAKES,
-                        "Each Conv2d with a bias has one per output channel: add up "
-                        "the output channels of the stem, of both 3x3 convolutions of all eight blocks, and "
-                        "of the three 1x1 projections.", what="one number (an int)")
-
-
-conv_biases = Exercise(
+conv_biases = number_exercise(
     "conv_biases",
     "d2l's ResNet-18 keeps a bias in every convolution; torchvision-style models (resnet18 in "
     "course_utils.models) drop them. How many parameters are these convolution biases, in "
     "the whole d2l network? Count them by hand: the stem, the 16 3x3 convolutions of the "
     "eight blocks, and the 1x1 projections.",
-    _check_conv_biases,
+    _BIASES, _BIAS_MISTAKES, "Each Conv2d with a bias has one per output channel: add up the output "
+                             "channels of the stem, of both 3x3 convolutions of all eight blocks, and "
+                             "of the three 1x1 projections.", what="one number (an int)",
     hint="A Conv2d has one bias per output channel. List every convolution with its "
          "out_channels: the stem, the two in each Residual block (two blocks per stage), and "
          "the 1x1 ones in the stages that change the shape (print(net) shows them all).",
@@ -208,38 +198,35 @@ _RIGHT_SPEED = _EPOCHS * _TRAIN / _SECONDS  # 2357.56...
 _BATCHES = -(-_TRAIN // _BATCH)  # 235, the last one holding 96 images
 
 
-def _check_examples_per_sec(answer: Any) -> str | None:
-    value = as_number(answer)
-    if value is None:
-        return f"give one number (examples per second), not {answer!r}."
-    if abs(value - _RIGHT_SPEED) <= 0.5:  # 2357.6 as printed, 2358 rounded, 2357.56...
-        return None
-    if _RIGHT_SPEED - 1 <= value < _RIGHT_SPEED:
-        return (f"{value:g} is close, but round rather than cut off the decimals: "
-                f"{_EPOCHS * _TRAIN:,} / {_SECONDS} = {_RIGHT_SPEED:.2f}.")
-    close = lambda target: abs(value - target) <= 0.01 * target  # noqa: E731
-    if close(_TRAIN / _SECONDS):
-        return "that is one epoch's examples over the time of all ten: multiply by the 10 epochs."
-    if close(_EPOCHS * _BATCHES * _BATCH / _SECONDS):
-        return ("you counted 235 full batches of 256; the last batch holds only 96 images "
-                "(60,000 = 234 x 256 + 96). d2l adds up X.shape[0], the images really seen.")
-    if close(_EPOCHS * 70_000 / _SECONDS):
-        return ("you added the 10,000 test images: the timer runs only around training batches, "
-                "and d2l counts only training examples.")
-    if close(_EPOCHS * _BATCHES / _SECONDS):
-        return "that is batches per second; d2l reports examples (images) per second."
-    if close(_SECONDS / (_EPOCHS * _TRAIN)):
-        return "that is seconds per example, upside down: examples divided by seconds."
-    return (f"{answer!r} is not it. d2l prints metric[2] * num_epochs / timer.sum(): the training "
-            "examples of one epoch, times the epochs, over the timer's total.")
+def _near(value: float) -> tuple[float, float]:
+    return around(value, 0.01 * value)
 
 
-examples_per_sec = Exercise(
+#: Known wrong rates, each within 1%, and what each one means.
+_SPEED_MISTAKES = {
+    (_RIGHT_SPEED - 1, _RIGHT_SPEED - 0.5): (
+        f"that is close, but round rather than cut off the decimals: {_EPOCHS * _TRAIN:,} / {_SECONDS} "
+        f"= {_RIGHT_SPEED:.2f}."),
+    _near(_TRAIN / _SECONDS): "that is one epoch's examples over the time of all ten: multiply by the 10 epochs.",
+    _near(_EPOCHS * _BATCHES * _BATCH / _SECONDS): (
+        "you counted 235 full batches of 256; the last batch holds only 96 images "
+        "(60,000 = 234 x 256 + 96). d2l adds up X.shape[0], the images really seen."),
+    _near(_EPOCHS * 70_000 / _SECONDS): (
+        "you added the 10,000 test images: the timer runs only around training batches, "
+        "and d2l counts only training examples."),
+    _near(_EPOCHS * _BATCHES / _SECONDS): "that is batches per second; d2l reports examples (images) per second.",
+    _near(_SECONDS / (_EPOCHS * _TRAIN)): "that is seconds per example, upside down: examples divided by seconds.",
+}
+
+
+examples_per_sec = number_exercise(
     "examples_per_sec",
     "A d2l run trains for 10 epochs on the 60,000 Fashion-MNIST training images in batches of "
     "256, and its Timer sums to 254.5 seconds. What does train_ch6 print as 'examples/sec' "
     "(one decimal)? Read the last print of train_ch6's source.",
-    _check_examples_per_sec,
+    around(_RIGHT_SPEED, 0.5), _SPEED_MISTAKES,  # 2357.6 as printed, 2358 rounded, 2357.56...
+    "d2l prints metric[2] * num_epochs / timer.sum(): the training examples of one epoch, "
+    "times the epochs, over the timer's total.", what="one number (examples per second)",
     hint="Find what metric[2] and timer.sum() count in train_ch6's source: one epoch or all of "
          "them? The printed rate must be examples over seconds of the same span.",
     solution="answer = 60_000 * 10 / 254.5  # 2357.6 examples/sec",

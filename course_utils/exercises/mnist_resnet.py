@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, check_number, seeded
+from course_utils.exercises import (Code, Exercise, check_calls, first_problem, not_a_length, number_exercise,
+                                   seeded)
 
 __all__ = ["flatten_size", "block_parameters", "residual_block", "should_save"]
 
@@ -36,21 +37,14 @@ _FLATTEN_MISTAKES = {
 }
 
 
-def _check_flatten_size(answer: Any) -> str | None:
-    if isinstance(answer, (tuple, list, torch.Size)) and len(answer) in (3, 4):
-        return (f"{tuple(answer)} is a shape; the linear layer receives it flattened: give its "
-                "length, the product channels x height x width.")
-    return check_number(answer, 375, _FLATTEN_MISTAKES,
-                        "Follow one image: 28 -conv 5x5-> 24 -pool-> 12 -conv 3x3-> ? -pool-> ?, "
-                        "then multiply height, width and channels.", what="one number (an int)")
-
-
-flatten_size = Exercise(
+flatten_size = number_exercise(
     "flatten_size",
     "The MNIST network flattens its last feature map before the linear layer. How many "
     "numbers per image does `fc` receive? Derive it from the layers (conv 1->20 5x5, "
     "max-pool 2, block, conv 20->15 3x3, max-pool 2, block), not from the code's 375.",
-    _check_flatten_size,
+    375, _FLATTEN_MISTAKES, "Follow one image: 28 -conv 5x5-> 24 -pool-> 12 -conv 3x3-> ? -pool-> ?, "
+                            "then multiply height, width and channels.",
+    what="one number (an int)", before=not_a_length,
     hint="Neither convolution is padded: out = in - k + 1. Each max-pool 2 halves (rounding down). "
          "The residual blocks keep the shape. Then channels x height x width.",
     solution="answer = 15 * 5 * 5  # 28 -> 24 (conv 5x5) -> 12 (pool) -> 10 (conv 3x3) -> 5 (pool); "
@@ -90,19 +84,14 @@ _BLOCK_MISTAKES = {
 }
 
 
-def _check_block_parameters(answer: Any) -> str | None:
-    return check_number(answer, _BLOCK_TOTAL, _BLOCK_MISTAKES,
-                        "A Conv2d(c_in, c_out, k) has c_out * c_in * k * k weights and c_out "
-                        "biases; add the two convolutions (the skip connection has no parameters).",
-                        what="one number (an int)")
-
-
-block_parameters = Exercise(
+block_parameters = number_exercise(
     "block_parameters",
     "How many trainable parameters does the first residual block have? It is "
     "Conv2d(20, 30, kernel_size=5, padding=2) then Conv2d(30, 20, kernel_size=3, padding=1), "
     "both with biases (PyTorch's default), and the skip connection `+ x`.",
-    _check_block_parameters,
+    _BLOCK_TOTAL, _BLOCK_MISTAKES, "A Conv2d(c_in, c_out, k) has c_out * c_in * k * k weights and c_out "
+                                   "biases; add the two convolutions (the skip connection has no parameters).",
+    what="one number (an int)",
     hint="Conv2d(c_in, c_out, k) holds c_out * c_in * k * k weights plus c_out biases. "
          "Padding changes no parameter, and neither does the addition.",
     solution="answer = (30 * 20 * 5 * 5 + 30) + (20 * 30 * 3 * 3 + 20)  # 15,030 + 5,420 = 20,450",
@@ -165,12 +154,16 @@ def _residual_block_problem(answer: Any) -> str | None:
         if not isinstance(block, nn.Module):
             return (f"{type(answer).__name__}({channels}) should build an nn.Module, "
                     f"not {type(block).__name__}.")
-        x = torch.randn(2, channels, size, size)
-        problem = _shape_problem(block, x)
+        problem = _shape_problem(block, torch.randn(2, channels, size, size))
         if problem:
             return problem
-    block = answer(20)
     x = torch.randn(2, 20, 12, 12)
+    return first_problem([_layers_step, _skip_step, _between_step], answer, x)
+
+
+def _layers_step(answer: Any, x: torch.Tensor) -> str | None:
+    """Two convolutions, 5x5 to 30 channels then 3x3, and no other weights."""
+    block = answer(20)
     convs = _convs_in_call_order(block, x)
     if len(convs) != 2:
         return f"the block should run exactly two convolutions; it ran {len(convs)}."
@@ -184,8 +177,13 @@ def _residual_block_problem(answer: Any) -> str | None:
     if n_params != _BLOCK_TOTAL:
         return (f"MyResBlock(20) has {n_params:,} parameters, the block of the notebook {_BLOCK_TOTAL:,}: "
                 "two convolutions with biases and nothing else with weights.")
+    return None
 
-    # The skip: silence the second convolution; what is left must be relu(0 + x).
+
+def _skip_step(answer: Any, x: torch.Tensor) -> str | None:
+    """Silence the second convolution: what is left must be relu(0 + x)."""
+    block = answer(20)
+    second = _convs_in_call_order(block, x)[1]
     handle = second.register_forward_hook(lambda mod, inp, out: torch.zeros_like(out))
     try:
         with torch.no_grad():
@@ -199,36 +197,42 @@ def _residual_block_problem(answer: Any) -> str | None:
         return "the skip is there, but apply ReLU after the addition: relu(out + x), as in the notebook's ResBlock."
     if not torch.allclose(y, torch.relu(x)):
         return "with the convolutions silenced the block should return relu(x): add x itself, unchanged."
-
-    # Between the convolutions: nothing by default, a ReLU with inner_relu=True.
-    for inner_relu in (False, True):
-        block = answer(20, inner_relu=inner_relu) if inner_relu else answer(20)
-        first, second = _convs_in_call_order(block, x)
-        seen: dict[str, torch.Tensor] = {}
-        hooks = [
-            first.register_forward_hook(
-                lambda m, i, o: seen.__setitem__("after_first", o.detach().clone())),
-            second.register_forward_pre_hook(
-                lambda m, i: seen.__setitem__("into_second", i[0].detach().clone())),
-        ]
-        try:
-            with torch.no_grad():
-                block(x)
-        finally:
-            for h in hooks:
-                h.remove()
-        after, into = seen["after_first"], seen["into_second"]
-        if inner_relu:
-            if torch.allclose(into, after):
-                return ("with inner_relu=True the second convolution still receives the first one's raw "
-                        "output: two linear maps in a row are one linear map. Put a ReLU between them.")
-            if not torch.allclose(into, torch.relu(after)):
-                return ("with inner_relu=True the second convolution should receive "
-                        "relu(first convolution's output).")
-        elif not torch.allclose(into, after):
-            return ("without inner_relu (the default) nothing should sit between the two convolutions, "
-                    "as in the original block; apply the ReLU only when inner_relu=True.")
     return None
+
+
+def _between_convs(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the first convolution outputs, and what the second receives."""
+    first, second = _convs_in_call_order(block, x)
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [first.register_forward_hook(lambda m, i, o: seen.__setitem__("after", o.detach().clone())),
+             second.register_forward_pre_hook(lambda m, i: seen.__setitem__("into", i[0].detach().clone()))]
+    try:
+        with torch.no_grad():
+            block(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen["after"], seen["into"]
+
+
+def _between_step(answer: Any, x: torch.Tensor) -> str | None:
+    """Between the convolutions: nothing by default, a ReLU with inner_relu=True."""
+    after, into = _between_convs(answer(20), x)
+    if not torch.allclose(into, after):
+        return ("without inner_relu (the default) nothing should sit between the two convolutions, "
+                "as in the original block; apply the ReLU only when inner_relu=True.")
+    after, into = _between_convs(answer(20, inner_relu=True), x)
+    if torch.allclose(into, after):
+        return ("with inner_relu=True the second convolution still receives the first one's raw "
+                "output: two linear maps in a row are one linear map. Put a ReLU between them.")
+    if not torch.allclose(into, torch.relu(after)):
+        return "with inner_relu=True the second convolution should receive relu(first convolution's output)."
+    return None
+
+
+def _changed_forward(body: str) -> Code:
+    """A known mistake: the solution's MyResBlock with a forward that returns ``body``."""
+    return Code(f"class MyResBlock(MyResBlock):\n    def forward(self, x):\n        return {body}")
 
 
 residual_block = Exercise(
@@ -258,6 +262,12 @@ residual_block = Exercise(
 answer = MyResBlock""",
     praise="right: the shape is kept, x is added back unchanged, and inner_relu puts a "
            "nonlinearity between the convolutions.",
+    answer_name="MyResBlock",
+    mistakes=[(_changed_forward("torch.relu(self.conv2(self.conv1(x)))"), "the skip connection is missing"),
+              (_changed_forward("torch.relu(self.conv2(torch.relu(self.conv1(x))) + x)"), "without inner_relu"),
+              (_changed_forward("torch.relu(self.conv2(self.conv1(x)) + x)"), "Put a ReLU between them"),
+              (_changed_forward("self.conv2(self.conv1(x)) + x"), "apply ReLU after the addition"),
+              (Code("MyResBlock = MyResBlock(20)"), "give the class itself")],
 )
 
 
@@ -265,36 +275,30 @@ answer = MyResBlock""",
 # should_save
 # ---------------------------------------------------------------------------
 
+#: (acc, best), whether to save, and what a wrong answer means.
+_SAVE_CASES = [
+    ((0.95, None), True, "the first epoch must save: with best=None there is nothing to beat yet."),
+    ((0.0, None), True, "the first epoch must save even at 0% accuracy: test `best is None`, "
+                        "not `not best` (0.0 is falsy too)."),
+    ((0.97, 0.95), True, "an epoch better than the best so far (0.97 > 0.95) must be saved."),
+    ((0.93, 0.95), False, "an epoch worse than the best (0.93 < 0.95) must not overwrite the "
+                          "best checkpoint (and must not announce a save either)."),
+    ((0.95, 0.95), False, "a tie is no improvement: keep the earlier checkpoint (use >, as fit does, not >=)."),
+    ((0.5, 0.25), True, "0.5 > 0.25 should save."),
+    ((0.0, 0.0), False, "best=0.0 is a real best (an epoch at 0% was saved), and 0.0 is no "
+                        "improvement on it. `not best` treats 0.0 like None: test `best is None`."),
+    ((0.1, 0.0), True, "0.1 beats a best of 0.0 and must be saved; 0.0 is a number to beat, "
+                       "not 'no best yet'."),
+]
+
+
 def _check_should_save(answer: Any) -> str | None:
-    if not callable(answer):
-        return f"give the function itself (`should_save`), not {answer!r}."
-    cases = [
-        ((0.95, None), True, "the first epoch must save: with best=None there is nothing to beat yet."),
-        ((0.0, None), True, "the first epoch must save even at 0% accuracy: test `best is None`, "
-                            "not `not best` (0.0 is falsy too)."),
-        ((0.97, 0.95), True, "an epoch better than the best so far (0.97 > 0.95) must be saved."),
-        ((0.93, 0.95), False, "an epoch worse than the best (0.93 < 0.95) must not overwrite the "
-                              "best checkpoint (and must not announce a save either)."),
-        ((0.95, 0.95), False, "a tie is no improvement: keep the earlier checkpoint (use >, as fit does, not >=)."),
-        ((0.5, 0.25), True, "0.5 > 0.25 should save."),
-        ((0.0, 0.0), False, "best=0.0 is a real best (an epoch at 0% was saved), and 0.0 is no "
-                            "improvement on it. `not best` treats 0.0 like None: test `best is None`."),
-        ((0.1, 0.0), True, "0.1 beats a best of 0.0 and must be saved; 0.0 is a number to beat, "
-                           "not 'no best yet'."),
-    ]
-    for (acc, best), expected, why in cases:
-        try:
-            got = answer(acc, best)
-        except TypeError as err:
-            if best is not None:
-                raise
-            return (f"should_save({acc}, None) raised TypeError ({err}): None cannot be compared "
-                    "with a number, so deal with `best is None` before comparing.")
-        if got is None:
-            return "should_save returned None: did you forget `return`?"
-        if bool(got) != expected:
-            return f"should_save({acc}, {best}) returned {got!r}: {why}"
-    return None
+    try:
+        answer(0.95, None) if callable(answer) else None
+    except TypeError as err:
+        return (f"should_save(0.95, None) raised TypeError ({err}): None cannot be compared "
+                "with a number, so deal with `best is None` before comparing.")
+    return check_calls(answer, "should_save", _SAVE_CASES)
 
 
 should_save = Exercise(
@@ -308,4 +312,10 @@ should_save = Exercise(
     solution="def should_save(acc, best):\n    return best is None or acc > best",
     praise="right: save on the first epoch and on every strict improvement; a worse epoch or a "
            "tie leaves the best checkpoint alone.",
+    answer_name="should_save",
+    mistakes=[(lambda acc, best: not best or acc > best, "best=0.0 is a real best"),
+              (lambda acc, best: best is None or acc >= best, "a tie is no improvement"),
+              (lambda acc, best: acc > best, "deal with `best is None`"),
+              (lambda acc, best: True, "must not overwrite"),
+              (lambda acc, best: None, "forget `return`")],
 )

@@ -12,16 +12,9 @@ from typing import Any, Callable
 
 from torch.utils.data import DataLoader, DistributedSampler
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, number_exercise, table_exercise
 
 __all__ = ["per_rank_batch", "epoch_plan", "scaled_lr", "who_writes"]
-
-
-def _number(answer: Any) -> float | None:
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -38,22 +31,11 @@ _BATCH_MISTAKES = {
 }
 
 
-def _check_per_rank_batch(answer: Any) -> str | None:
-    value = _number(answer)
-    if value is None:
-        return f"give one number, not {answer!r}."
-    if value == 64:
-        return None
-    if value in _BATCH_MISTAKES:
-        return _BATCH_MISTAKES[int(value)]
-    return f"{answer!r} is not it: how many processes are there in all, and what is 512 shared among them?"
-
-
-per_rank_batch = Exercise(
+per_rank_batch = number_exercise(
     "per_rank_batch",
     "You run `torchrun --nnodes=2 --nproc_per_node=4 -m course_utils train ... --batch-size 512`: "
     "two machines with 4 GPUs each. How many images does ONE process (one GPU) read per step?",
-    _check_per_rank_batch,
+    64, _BATCH_MISTAKES, "How many processes are there in all, and what is 512 shared among them?",
     hint="How many processes does torchrun start in all, counting both machines? That is "
          "WORLD_SIZE, and --batch-size is the global batch, shared evenly among them.",
     solution="answer = 512 // (2 * 4)  # 64 images per GPU, 8 GPUs, 512 per optimizer step",
@@ -131,6 +113,12 @@ epoch_plan = Exercise(
              "    steps = math.ceil(per_rank / (global_batch // world_size))\n"
              "    return per_rank, steps, per_rank * world_size - n_images",
     praise="right, and it agrees with PyTorch's own DistributedSampler and DataLoader.",
+    answer_name="epoch_plan",
+    mistakes=[(lambda n, b, w: (n // w, math.ceil(n // w / (b // w)), 0), "you floored"),
+              (lambda n, b, w: (-(-n // w), -(-n // w) // (b // w), -(-n // w) * w - n), "round up"),
+              (lambda n, b, w: (-(-n // w), math.ceil(-(-n // w) / b), -(-n // w) * w - n), "global batch"),
+              (lambda n, b, w: (n, math.ceil(n / b), 0), "its share"),
+              (lambda n, b, w: 3, "three numbers")],
 )
 
 
@@ -138,32 +126,19 @@ epoch_plan = Exercise(
 # scaled_lr
 # ---------------------------------------------------------------------------
 
-def _check_scaled_lr(answer: Any) -> str | None:
-    value = _number(answer)
-    if value is None:
-        return f"give one number, not {answer!r}."
-    if math.isclose(value, 0.8, rel_tol=1e-6):
-        return None
-    if math.isclose(value, 0.1, rel_tol=1e-6):
-        return ("0.1 is the one-GPU learning rate. With 8 GPUs each step averages the gradient "
-                "over 8x more images and there are 8x fewer steps per epoch: the rule scales the "
-                "learning rate up with the batch.")
-    if math.isclose(value, 0.1 * math.sqrt(8), rel_tol=1e-3):
-        return ("that is the square-root rule, sometimes used with Adam. For SGD the rule of "
-                "Goyal et al. (2017) is linear: k times the batch, k times the learning rate.")
-    if math.isclose(value, 0.1 / 8, rel_tol=1e-6):
-        return "you divided: a bigger batch gets a bigger learning rate, not a smaller one."
-    if math.isclose(value, 0.1 * 2048 / 256 / 8, rel_tol=1e-6) or math.isclose(value, 0.4, rel_tol=1e-6):
-        return "check the global batch: 8 GPUs x 256 images = 2,048, which is 8x the 256 you started from."
-    return f"{answer!r} is not it: by what factor did the batch grow?"
-
-
-scaled_lr = Exercise(
+scaled_lr = number_exercise(
     "scaled_lr",
     "A ResNet trains well with SGD, learning rate 0.1 and batch 256 on one GPU. You move to 8 "
     "GPUs and keep 256 images per GPU. By the linear scaling rule (Goyal et al., 2017, "
     "'Accurate, Large Minibatch SGD'), what learning rate should you start from?",
-    _check_scaled_lr,
+    0.8, {
+        0.1: "0.1 is the one-GPU learning rate. With 8 GPUs each step averages the gradient over 8x more "
+             "images and there are 8x fewer steps per epoch: the rule scales the learning rate up with the batch.",
+        0.1 * math.sqrt(8): "that is the square-root rule, sometimes used with Adam. For SGD the rule of "
+                            "Goyal et al. (2017) is linear: k times the batch, k times the learning rate.",
+        0.1 / 8: "you divided: a bigger batch gets a bigger learning rate, not a smaller one.",
+        0.4: "check the global batch: 8 GPUs x 256 images = 2,048, which is 8x the 256 you started from.",
+    }, "By what factor did the batch grow?", tolerance=1e-3,
     hint="First find k: how many times larger is the new global batch (all GPUs together) than "
          "the one the 0.1 was tuned for? The linear rule scales the learning rate by that k.",
     solution="answer = 0.1 * (8 * 256) / 256  # 0.8: the batch grew 8x, so does the learning rate",
@@ -175,34 +150,33 @@ scaled_lr = Exercise(
 # who_writes
 # ---------------------------------------------------------------------------
 
-def _check_who_writes(answer: Any) -> str | None:
+def _ranks(answer: Any) -> frozenset[int] | None:
+    """A set of whole-number ranks from a set, list, tuple, range or one number, else None."""
     items = answer if isinstance(answer, (set, list, tuple, frozenset, range)) else [answer]
     try:
         if any(isinstance(r, bool) or float(r) != int(float(r)) for r in items):
-            raise ValueError("not a whole number")
-        ranks = {int(float(r)) for r in items}
+            return None
+        return frozenset(int(float(r)) for r in items)
     except (TypeError, ValueError):
-        return f"give a set of ranks (whole numbers) such as {{1, 2}}, not {answer!r}."
-    if ranks == {0}:
         return None
-    if ranks == {0, 4}:
-        return ("those are the LOCAL_RANK-0 processes of each machine. With --out on a shared "
-                "filesystem they would write the same file at once; every rank holds the same "
-                "weights, so global rank 0 alone writes.")
-    if ranks == set(range(8)):
-        return ("eight processes writing one checkpoint at once would corrupt it, and eight "
-                "copies of the same weights are waste: one rank is enough.")
-    if 0 not in ranks:
-        return "rank 0 is the one that always exists (even with one process): the writer is rank 0."
-    return f"{sorted(ranks)} is not it: how many copies of identical weights do you need?"
 
 
-who_writes = Exercise(
+who_writes = table_exercise(
     "who_writes",
     "On 2 machines x 4 GPUs (RANK 0-7; RANK 0-3 on the first machine, 4-7 on the second), "
     "which ranks should write checkpoint.pt, TensorBoard logs and history.json? Give a set, "
     "e.g. {1, 2}.",
-    _check_who_writes,
+    frozenset({0}), {
+        frozenset({0, 4}): "those are the LOCAL_RANK-0 processes of each machine. With --out on a shared "
+                           "filesystem they would write the same file at once; every rank holds the same "
+                           "weights, so global rank 0 alone writes.",
+        frozenset(range(8)): "eight processes writing one checkpoint at once would corrupt it, and eight "
+                             "copies of the same weights are waste: one rank is enough.",
+    }, lambda ranks: f"{sorted(ranks)} is not it: how many copies of identical weights do you need?",
+    read=_ranks, what="a set of ranks (whole numbers) such as {1, 2}",
+    steps=[lambda ranks: ("rank 0 is the one that always exists (even with one process): the writer is rank 0."
+                          if 0 not in ranks else None)],
+    examples=[({1}, "rank 0 is the one"), (0.5, "whole numbers"), ("rank zero", "set of ranks")],
     hint="After every step all ranks hold identical weights, and the metrics are already "
          "summed over all ranks. How many writers does that need, and which rank always exists?",
     solution="answer = {0}  # global rank 0 only: course_utils.distributed.is_main()",

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, seeded
+from course_utils.exercises import (Code, Exercise, check_calls, first_problem, number_exercise, seeded,
+                                   shape_exercise)
 from course_utils.models import ResidualBlock
 
 __all__ = ["block_output_shape", "needs_projection", "projection_parameters", "residual_block"]
@@ -35,46 +36,28 @@ _SIZE_MISTAKES = {
 }
 
 
-def _to_shape(answer: Any) -> tuple | None:
-    try:
-        return tuple(float(v) if float(v) != int(float(v)) else int(float(v)) for v in answer)
-    except (TypeError, ValueError):
-        return None
+_SHAPE_STEPS = [
+    lambda s: "give all four dimensions (N, C, H, W): the batch size 8 stays in front." if len(s) == 3 else None,
+    lambda s: (f"a batch of feature maps has four dimensions (N, C, H, W); you gave {len(s)}."
+               if len(s) != 4 else None),
+    lambda s: ("PyTorch orders the dimensions (N, C, H, W): channels come before height and width."
+               if s[1:] == (8, 8, 128) else None),
+    lambda s: f"the batch size does not change inside a network: it stays 8, not {s[0]}." if s[0] != 8 else None,
+    lambda s: ("the block turns 64 channels into out_channels = 128 (conv1 has 128 filters)." if s[1] == 64 else
+               f"the output has out_channels = 128 channels, not {s[1]}." if s[1] != 128 else None),
+    lambda s: "a square input gives a square output: height and width are equal." if s[2] != s[3] else None,
+]
 
 
-def _check_block_output_shape(answer: Any) -> str | None:
-    shape = _to_shape(answer)
-    if shape is None:
-        return f"give a shape such as (8, 64, 15, 15), not {answer!r}."
-    if shape == _SHAPE:
-        return None
-    if len(shape) == 3:
-        return "give all four dimensions (N, C, H, W): the batch size 8 stays in front."
-    if len(shape) != 4:
-        return f"a batch of feature maps has four dimensions (N, C, H, W); you gave {len(shape)}."
-    n, c, h, w = shape
-    if (c, h, w) == (8, 8, 128):
-        return "PyTorch orders the dimensions (N, C, H, W): channels come before height and width."
-    if n != 8:
-        return f"the batch size does not change inside a network: it stays 8, not {n}."
-    if c != 128:
-        if c == 64:
-            return "the block turns 64 channels into out_channels = 128 (conv1 has 128 filters)."
-        return f"the output has out_channels = 128 channels, not {c}."
-    if h != w:
-        return "a square input gives a square output: height and width are equal."
-    if h in _SIZE_MISTAKES:
-        return _SIZE_MISTAKES[h]
-    return (f"{h} is not the height. Only conv1 (3x3, padding 1, stride 2) changes it: "
-            "(n + 2p - k) // s + 1; conv2 has stride 1 and padding 1 and keeps it.")
-
-
-block_output_shape = Exercise(
+block_output_shape = shape_exercise(
     "block_output_shape",
     "A batch x of shape (8, 64, 15, 15) goes through ResidualBlock(64, 128, stride=2). "
     "What is the shape of the output, as a tuple (N, C, H, W)? Work it out by hand; "
     "conv1 is 3x3 with padding 1 and the given stride, conv2 3x3 with padding 1 and stride 1.",
-    _check_block_output_shape,
+    _SHAPE, {(8, 128, h, h): why for h, why in _SIZE_MISTAKES.items()},
+    lambda s: (f"{s[2]} is not the height. Only conv1 (3x3, padding 1, stride 2) changes it: "
+               "(n + 2p - k) // s + 1; conv2 has stride 1 and padding 1 and keeps it."),
+    steps=_SHAPE_STEPS,
     hint="Go dimension by dimension. The batch size never changes; the channels are set by the "
          "block's convolutions; of the two, only the one with the stride changes the height and "
          "width (use the output-size formula, it floors).",
@@ -88,43 +71,26 @@ block_output_shape = Exercise(
 # needs_projection
 # ---------------------------------------------------------------------------
 
-def _check_needs_projection(answer: Any) -> str | None:
-    if not callable(answer):
-        return f"give the function itself (`needs_projection`), not {answer!r}."
-    key_cases = [  # (in, out, stride), right answer, what a wrong answer means
-        ((64, 64, 1), False,
-         "ResidualBlock(64, 64, stride=1) keeps the shape, so x can be added as it is: no "
-         "projection. A projection on every block (the 'always on' version) costs parameters "
-         "and takes the identity path away."),
-        ((64, 64, 2), True,
-         "with stride 2, F(x) is half as high and wide as x, so x cannot be added unchanged: "
-         "the stride alone needs a projection (or any shortcut with stride 2)."),
-        ((64, 128, 1), True,
-         "when the channels change (64 -> 128), x has 64 channels and F(x) 128: the shapes "
-         "differ even with stride 1."),
-        ((128, 64, 1), True,
-         "fewer channels (128 -> 64) need a projection too: any change of channels does, "
-         "not only an increase."),
-        ((64, 128, 2), True, "a block that changes both the channels and the size needs one."),
-    ]
-    for (c_in, c_out, stride), expected, why in key_cases:
-        got = answer(c_in, c_out, stride)
-        if not isinstance(got, bool):
-            return (f"needs_projection({c_in}, {c_out}, {stride}) returned {got!r}; "
-                    "return True or False.")
-        if got != expected:
-            return f"needs_projection({c_in}, {c_out}, {stride}) returned {got}: {why}"
-    for c_in in (3, 16, 32, 64, 512):
-        for c_out in (16, 32, 64, 512):
-            for stride in (1, 2):
-                expected = stride != 1 or c_in != c_out
-                got = answer(c_in, c_out, stride)
-                if got is not expected:
-                    return (f"needs_projection({c_in}, {c_out}, {stride}) returned {got!r}, "
-                            f"but x of shape (N, {c_in}, H, W) and F(x) of shape "
-                            f"(N, {c_out}, H/{stride}, W/{stride}) "
-                            f"{'differ' if expected else 'agree'}.")
-    return None
+#: (in, out, stride), the right answer, and what a wrong answer means: the key cases first.
+_PROJECTION_CASES = [
+    ((64, 64, 1), False,
+     "ResidualBlock(64, 64, stride=1) keeps the shape, so x can be added as it is: no "
+     "projection. A projection on every block (the 'always on' version) costs parameters "
+     "and takes the identity path away."),
+    ((64, 64, 2), True,
+     "with stride 2, F(x) is half as high and wide as x, so x cannot be added unchanged: "
+     "the stride alone needs a projection (or any shortcut with stride 2)."),
+    ((64, 128, 1), True,
+     "when the channels change (64 -> 128), x has 64 channels and F(x) 128: the shapes "
+     "differ even with stride 1."),
+    ((128, 64, 1), True,
+     "fewer channels (128 -> 64) need a projection too: any change of channels does, "
+     "not only an increase."),
+    ((64, 128, 2), True, "a block that changes both the channels and the size needs one."),
+] + [((c_in, c_out, s), s != 1 or c_in != c_out,
+      f"x of shape (N, {c_in}, H, W) and F(x) of shape (N, {c_out}, H/{s}, W/{s}) "
+      f"{'differ' if s != 1 or c_in != c_out else 'agree'}.")
+     for c_in in (3, 16, 32, 64, 512) for c_out in (16, 32, 64, 512) for s in (1, 2)]
 
 
 needs_projection = Exercise(
@@ -132,13 +98,18 @@ needs_projection = Exercise(
     "Write `needs_projection(in_channels, out_channels, stride)`: True when the shortcut of "
     "a block must be a 1x1 projection because x and F(x) have different shapes, False when "
     "x can be added as it is. The check tries a grid of channel counts and strides.",
-    _check_needs_projection,
+    lambda answer: check_calls(answer, "needs_projection", _PROJECTION_CASES, returns=bool),
     hint="F(x) has out_channels channels and is `stride` times smaller than x. When does "
          "that shape differ from x's shape (N, in_channels, H, W)? Two conditions, joined by `or`.",
     solution="""def needs_projection(in_channels, out_channels, stride):
     return stride != 1 or in_channels != out_channels""",
     praise="right: a projection exactly when the stride or the channel count changes the shape. "
            "That is the `if` in torchvision's _make_layer and in ResidualBlock.__init__.",
+    answer_name="needs_projection",
+    mistakes=[(lambda i, o, s: True, "the 'always on' version"), (lambda i, o, s: s != 1, "channels change"),
+              (lambda i, o, s: i != o, "the stride alone"), (lambda i, o, s: s != 1 or o > i, "fewer channels"),
+              (lambda i, o, s: int(s != 1 or i != o), "return True or False"),
+              (lambda i, o, s: None, "forget `return`")],
 )
 
 
@@ -169,32 +140,19 @@ _PROJECTION_MISTAKES = {
                   "64 x 128, not 64.",
     128 + 2 * 128: "the 1x1 convolution has one weight per (input channel, output channel) pair: "
                    "64 x 128, not 128.",
+    64 * 128 * 4 + _BN: "the stride does not change the number of weights: a 1x1 kernel is 1x1 at any stride.",
+    64 * 128 * 2 + _BN: "the stride does not change the number of weights: a 1x1 kernel is 1x1 at any stride.",
 }
 
 
-def _check_projection_parameters(answer: Any) -> str | None:
-    if isinstance(answer, bool):
-        return f"give one number, not {answer!r}."
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return f"give one number (an int), not {answer!r}."
-    if value == _PROJECTION:
-        return None
-    if value in _PROJECTION_MISTAKES:
-        return _PROJECTION_MISTAKES[int(value)]
-    if value == 64 * 128 * 4 + _BN or value == 64 * 128 * 2 + _BN:
-        return "the stride does not change the number of weights: a 1x1 kernel is 1x1 at any stride."
-    return (f"{answer!r} is not it. The projection is Conv2d(64, 128, kernel_size=1, stride=2, "
-            "bias=False) followed by BatchNorm2d(128); count both.")
-
-
-projection_parameters = Exercise(
+projection_parameters = number_exercise(
     "projection_parameters",
     "How many trainable parameters does the projection shortcut of ResidualBlock(64, 128, "
     "stride=2) have (its `downsample`: a 1x1 convolution 64 -> 128 with stride 2 and "
     "bias=False, then BatchNorm2d(128))? Work it out by hand.",
-    _check_projection_parameters,
+    _PROJECTION, _PROJECTION_MISTAKES, "The projection is Conv2d(64, 128, kernel_size=1, stride=2, "
+                                       "bias=False) followed by BatchNorm2d(128); count both.",
+    what="one number (an int)",
     hint="A Conv2d(c_in, c_out, k, bias=False) has c_out x c_in x k x k weights. BatchNorm2d(c) "
          "learns two numbers per channel; its running mean and variance are not parameters.",
     solution="answer = 64 * 128 * 1 * 1 + 2 * 128  # 8,192 + 256 = 8,448",
@@ -363,11 +321,24 @@ def _residual_block_problem(answer: Any) -> str | None:
         if problem:
             return problem
         call = f"{answer.__name__}({c_in}, {c_out}, stride={stride})"
-        for check in (_forward_problem, _structure_problem, _skip_problem, _same_as_reference):
-            problem = check(block, call, c_in, c_out, stride)
-            if problem:
-                return problem
+        problem = first_problem([_forward_problem, _structure_problem, _skip_problem, _same_as_reference],
+                                block, call, c_in, c_out, stride)
+        if problem:
+            return problem
     return None
+
+
+def _changed(method: str, body: str) -> Code:
+    """A known mistake: the solution's MyBlock with ``method`` (forward or __init__) ending in ``body``."""
+    if method == "forward":
+        return Code(f"class MyBlock(MyBlock):\n    def forward(self, x):\n        {body}")
+    return Code("class MyBlock(MyBlock):\n    def __init__(self, in_channels, out_channels, stride=1):\n"
+                f"        super().__init__(in_channels, out_channels, stride)\n        {body}")
+
+
+_BRANCH = "self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))"
+_PROJECT = ("nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), "
+            "nn.BatchNorm2d(out_channels))")
 
 
 residual_block = Exercise(
@@ -405,4 +376,15 @@ residual_block = Exercise(
         return self.relu(out + identity)""",
     praise="right: the shapes, the skip and the outputs all agree with ResidualBlock "
            "(torchvision's BasicBlock).",
+    answer_name="MyBlock",
+    mistakes=[(_changed("forward", f"return self.relu({_BRANCH})"), "the skip connection is missing"),
+              (_changed("forward", f"return {_BRANCH} + (x if self.downsample is None else self.downsample(x))"),
+               "apply the ReLU last"),
+              (_changed("__init__", f"self.downsample = {_PROJECT}"), "it has a projection anyway"),
+              (_changed("__init__", "self.downsample = None"), "Build self.downsample"),
+              (_changed("__init__", "self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1)"),
+               "the convolutions have biases"),
+              (_changed("__init__", "self.downsample = self.downsample and self.downsample[0]"),
+               "weights do not fit"),
+              (Code("MyBlock = MyBlock(16, 16)"), "give the class itself")],
 )

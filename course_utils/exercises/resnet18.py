@@ -10,12 +10,13 @@
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, as_number, check_number, seeded
+from course_utils.exercises import Code, Exercise, first_problem, number_exercise, seeded, shape_exercise
 from course_utils.models import ResidualBlock, count_parameters
 from course_utils.train import History
 
@@ -27,11 +28,18 @@ __all__ = ["stage_shapes", "make_layer", "stem_savings", "best_epoch", "images_p
 # stage_shapes
 # ---------------------------------------------------------------------------
 
-_STAGE_SHAPES = [(64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)]
 _CHANNELS = [64, 128, 256, 512]
 
+
+def _stages(*heights: int) -> tuple[tuple[int, int, int], ...]:
+    """The four stages' (channels, height, width) for the given heights of square maps."""
+    return tuple((c, h, h) for c, h in zip(_CHANNELS, heights))
+
+
+_STAGE_SHAPES = _stages(8, 4, 2, 1)
+
 #: Wrong heights (one per stage) and what each list means.
-_SIZE_MISTAKES = {
+_SIZE_MISTAKES = {_stages(*heights): why for heights, why in {
     (16, 8, 4, 2): "layer1 gets 8x8, not 16x16: the ImageNet stem halves twice, with the 7x7 "
                    "convolution (stride 2: 32 -> 16) and then the 3x3 max-pool (stride 2: 16 -> 8). "
                    "Did you forget the max-pool?",
@@ -45,7 +53,7 @@ _SIZE_MISTAKES = {
     (8, 4, 2, 0): "a 3x3 convolution with stride 2 and padding 1 turns 2x2 into "
                   "(2 + 2 - 3) // 2 + 1 = 1, not 0: a feature map never shrinks below 1x1 here.",
     (8, 8, 8, 8): "layer2, layer3 and layer4 each start with a stride-2 block that halves the size.",
-}
+}.items()}
 
 
 def _to_shape(item: Any) -> tuple[int, ...] | None:
@@ -58,36 +66,33 @@ def _to_shape(item: Any) -> tuple[int, ...] | None:
     return shape
 
 
-def _check_stage_shapes(answer: Any) -> str | None:
-    if not isinstance(answer, (list, tuple)):
-        return f"give a list of four shapes, like [(64, 8, 8), ...], not {answer!r}."
-    shapes = [_to_shape(item) for item in answer]
-    if len(shapes) != 4:
-        return f"give four shapes, one per stage (layer1 to layer4); you gave {len(shapes)}."
-    if any(s is None or len(s) != 3 for s in shapes):
-        return "write each shape as (channels, height, width), e.g. (64, 8, 8)."
-    if shapes == _STAGE_SHAPES:
-        return None
-    channels = [s[0] for s in shapes]
-    if channels != _CHANNELS:
-        return (f"the channels should be {_CHANNELS}: stage k has 64 * 2**k channels, and "
-                f"you wrote {channels}. (Check the order: (channels, height, width).)")
-    heights = tuple(s[1] for s in shapes)
-    if any(s[1] != s[2] for s in shapes):
-        return "a square image keeps square feature maps: height and width are equal at every stage."
-    if heights in _SIZE_MISTAKES:
-        return _SIZE_MISTAKES[heights]
-    return (f"the heights {list(heights)} are not right. Follow 32 through the stem "
-            "(conv 7x7 stride 2 padding 3, then max-pool 3x3 stride 2 padding 1), then halve at "
-            "layer2, layer3 and layer4; each step is (n + 2p - k) // s + 1.")
+def _read_stages(answer: Any) -> tuple | None:
+    return tuple(_to_shape(item) for item in answer) if isinstance(answer, (list, tuple)) else None
 
 
-stage_shapes = Exercise(
+_STAGE_STEPS = [
+    lambda shapes: (f"give four shapes, one per stage (layer1 to layer4); you gave {len(shapes)}."
+                    if len(shapes) != 4 else None),
+    lambda shapes: ("write each shape as (channels, height, width), e.g. (64, 8, 8)."
+                    if any(s is None or len(s) != 3 for s in shapes) else None),
+    lambda shapes: (f"the channels should be {_CHANNELS}: stage k has 64 * 2**k channels, and you wrote "
+                    f"{[s[0] for s in shapes]}. (Check the order: (channels, height, width).)"
+                    if [s[0] for s in shapes] != _CHANNELS else None),
+    lambda shapes: ("a square image keeps square feature maps: height and width are equal at every stage."
+                    if any(s[1] != s[2] for s in shapes) else None),
+]
+
+
+stage_shapes = shape_exercise(
     "stage_shapes",
     "A 32x32 CIFAR-10 image goes through ResNet-18 with the ImageNet stem (conv 7x7 stride 2 "
     "padding 3, BN, ReLU, max-pool 3x3 stride 2 padding 1). Give the output shape "
     "(channels, height, width) of layer1, layer2, layer3 and layer4, as a list of four tuples.",
-    _check_stage_shapes,
+    _STAGE_SHAPES, _SIZE_MISTAKES,
+    lambda shapes: (f"the heights {[s[1] for s in shapes]} are not right. Follow 32 through the stem "
+                    "(conv 7x7 stride 2 padding 3, then max-pool 3x3 stride 2 padding 1), then halve at "
+                    "layer2, layer3 and layer4; each step is (n + 2p - k) // s + 1."),
+    read=_read_stages, what="a list of four shapes, like [(64, 8, 8), ...]", steps=_STAGE_STEPS,
     hint="out = (n + 2p - k) // s + 1, for the convolution and the max-pool alike. Apply it at "
          "every step with stride 2: two in the stem, and the first block of each stage that "
          "doubles the channels (layer1 does not).",
@@ -112,66 +117,89 @@ def _stride(block: nn.Module) -> tuple[int, ...] | None:
     return tuple(conv.stride) if isinstance(conv, nn.Conv2d) else None
 
 
+#: The stages the check builds: (in_channels, channels, blocks, stride, input size).
+_LAYER_CASES = [
+    (64, 128, 2, 2, 8),   # layer2 of ResNet-18: changes the shape
+    (64, 64, 2, 1, 8),    # layer1: keeps it
+    (128, 256, 3, 2, 8),  # a ResNet-34-like stage with three blocks
+]
+
+
 def _check_make_layer(answer: Any) -> str | None:
     if isinstance(answer, nn.Module) or not callable(answer):
         return f"give the function itself (`make_layer`, no brackets), not a {type(answer).__name__}."
-    cases = [  # (in_channels, channels, blocks, stride, input size)
-        (64, 128, 2, 2, 8),   # layer2 of ResNet-18: changes the shape
-        (64, 64, 2, 1, 8),    # layer1: keeps it
-        (128, 256, 3, 2, 8),  # a ResNet-34-like stage with three blocks
-    ]
-    with seeded(0):  # the same weights and test batches every time; the learner's RNG is untouched
-        return _make_layer_problem(answer, cases)
+    with seeded(0), torch.no_grad():  # the same weights and test batches every time
+        for in_channels, channels, blocks, stride, size in _LAYER_CASES:
+            call = f"make_layer({in_channels}, {channels}, blocks={blocks}, stride={stride})"
+            layer = answer(in_channels, channels, blocks, stride)
+            problem = first_problem([_container_step, _output_step, _stride_step, _projection_step],
+                                    layer, call, (in_channels, channels, blocks, stride, size))
+            if problem:
+                return problem
+    return None
 
 
-def _make_layer_problem(answer: Any, cases: list[tuple[int, int, int, int, int]]) -> str | None:
-    for in_channels, channels, blocks, stride, size in cases:
-        call = f"make_layer({in_channels}, {channels}, blocks={blocks}, stride={stride})"
-        layer = answer(in_channels, channels, blocks, stride)
-        if isinstance(layer, (list, tuple)):
-            return f"{call} returned a {type(layer).__name__}; wrap the blocks: nn.Sequential(*blocks)."
-        if not isinstance(layer, nn.Sequential):
-            return f"{call} should return an nn.Sequential, not {type(layer).__name__}."
-        if len(layer) != blocks:
-            return f"{call} holds {len(layer)} blocks; it should hold {blocks}, one per block."
-        second_in = getattr(getattr(layer[1], "conv1", None), "in_channels", None) if blocks > 1 else None
-        if second_in is not None and second_in != channels:
-            return (f"in {call} the second block expects {second_in} input channels, but the first "
-                    f"block already turned them into {channels}: build the rest with "
-                    f"ResidualBlock(channels, channels).")
-        x = torch.randn(2, in_channels, size, size)
-        try:
-            with torch.no_grad():
-                y = layer.eval()(x)
-        except RuntimeError as err:
-            return f"{call} crashed on an input of shape {tuple(x.shape)}: {str(err).splitlines()[0]}"
-        out_size = size // stride
-        if y.shape[1] != channels:
-            return f"{call} outputs {y.shape[1]} channels; it should output {channels}."
-        if y.shape[2] != out_size:
-            if y.shape[2] < out_size:
-                return (f"{call} turns {size}x{size} into {y.shape[2]}x{y.shape[3]}, not "
-                        f"{out_size}x{out_size}: only the first block gets the stride; the others use stride 1.")
-            return (f"{call} keeps {size}x{size}, but a stride-{stride} stage should give "
-                    f"{out_size}x{out_size}: pass the stride to the first block.")
-        strides = [_stride(b) for b in layer]
-        if strides[0] not in (None, (stride, stride)):
-            return f"in {call} the first block's conv1 has stride {strides[0]}; it should have {stride}."
-        if any(s not in (None, (1, 1)) for s in strides[1:]):
-            return f"in {call} only the first block may have a stride; the others must keep the size."
-        shapes_change = stride != 1 or in_channels != channels
-        first_projects = getattr(layer[0], "downsample", None) is not None
-        if shapes_change and not first_projects:
-            return (f"in {call} the first block changes the shape, so its shortcut needs the 1x1 "
-                    "projection (`downsample`); ResidualBlock(in_channels, channels, stride) adds it.")
-        if any(getattr(b, "downsample", None) is not None for b in layer[1:]):
-            return (f"in {call} only the first block should project its shortcut; the others keep "
-                    "the shape, so theirs is the identity: build them with ResidualBlock(channels, channels).")
-        expected = count_parameters(_reference_layer(in_channels, channels, blocks, stride))
-        got = count_parameters(layer)
-        if got != expected:
-            return (f"{call} has {got:,} parameters; a stage of ResidualBlocks has {expected:,}. "
-                    "Use ResidualBlock from course_utils.models for every block.")
+def _container_step(layer: Any, call: str, case: tuple[int, ...]) -> str | None:
+    """An nn.Sequential of ``blocks`` blocks, the second of which takes ``channels`` in."""
+    _, channels, blocks, _, _ = case
+    if isinstance(layer, (list, tuple)):
+        return f"{call} returned a {type(layer).__name__}; wrap the blocks: nn.Sequential(*blocks)."
+    if not isinstance(layer, nn.Sequential):
+        return f"{call} should return an nn.Sequential, not {type(layer).__name__}."
+    if len(layer) != blocks:
+        return f"{call} holds {len(layer)} blocks; it should hold {blocks}, one per block."
+    second_in = getattr(getattr(layer[1], "conv1", None), "in_channels", None) if blocks > 1 else None
+    if second_in is not None and second_in != channels:
+        return (f"in {call} the second block expects {second_in} input channels, but the first "
+                f"block already turned them into {channels}: build the rest with "
+                f"ResidualBlock(channels, channels).")
+    return None
+
+
+def _output_step(layer: nn.Sequential, call: str, case: tuple[int, ...]) -> str | None:
+    """The stage runs, and gives ``channels`` maps ``stride`` times smaller."""
+    in_channels, channels, _, stride, size = case
+    x = torch.randn(2, in_channels, size, size)
+    try:
+        y = layer.eval()(x)
+    except RuntimeError as err:
+        return f"{call} crashed on an input of shape {tuple(x.shape)}: {str(err).splitlines()[0]}"
+    out_size = size // stride
+    if y.shape[1] != channels:
+        return f"{call} outputs {y.shape[1]} channels; it should output {channels}."
+    if y.shape[2] < out_size:
+        return (f"{call} turns {size}x{size} into {y.shape[2]}x{y.shape[3]}, not {out_size}x{out_size}: "
+                "only the first block gets the stride; the others use stride 1.")
+    if y.shape[2] > out_size:
+        return (f"{call} keeps {size}x{size}, but a stride-{stride} stage should give "
+                f"{out_size}x{out_size}: pass the stride to the first block.")
+    return None
+
+
+def _stride_step(layer: nn.Sequential, call: str, case: tuple[int, ...]) -> str | None:
+    """The stride sits in the first block's conv1 only."""
+    stride = case[3]
+    strides = [_stride(b) for b in layer]
+    if strides[0] not in (None, (stride, stride)):
+        return f"in {call} the first block's conv1 has stride {strides[0]}; it should have {stride}."
+    if any(s not in (None, (1, 1)) for s in strides[1:]):
+        return f"in {call} only the first block may have a stride; the others must keep the size."
+    return None
+
+
+def _projection_step(layer: nn.Sequential, call: str, case: tuple[int, ...]) -> str | None:
+    """A projection on the first block when the shape changes, on no other; ResidualBlocks throughout."""
+    in_channels, channels, blocks, stride, _ = case
+    if (stride != 1 or in_channels != channels) and getattr(layer[0], "downsample", None) is None:
+        return (f"in {call} the first block changes the shape, so its shortcut needs the 1x1 "
+                "projection (`downsample`); ResidualBlock(in_channels, channels, stride) adds it.")
+    if any(getattr(b, "downsample", None) is not None for b in layer[1:]):
+        return (f"in {call} only the first block should project its shortcut; the others keep "
+                "the shape, so theirs is the identity: build them with ResidualBlock(channels, channels).")
+    expected = count_parameters(_reference_layer(in_channels, channels, blocks, stride))
+    if count_parameters(layer) != expected:
+        return (f"{call} has {count_parameters(layer):,} parameters; a stage of ResidualBlocks has "
+                f"{expected:,}. Use ResidualBlock from course_utils.models for every block.")
     return None
 
 
@@ -190,6 +218,17 @@ make_layer = Exercise(
     return nn.Sequential(*layers)""",
     praise="right: one block that may change the shape (stride, projection), then blocks that "
            "keep it. That is torchvision's _make_layer without the `self`.",
+    answer_name="make_layer",
+    context=lambda: {"ResidualBlock": ResidualBlock},
+    mistakes=[(lambda i, c, b, s: [ResidualBlock(i, c, s)] + [ResidualBlock(c, c) for _ in range(1, b)],
+               "nn.Sequential(*blocks)"),
+              (lambda i, c, b, s: nn.Sequential(*[ResidualBlock(i if k == 0 else c, c, s) for k in range(b)]),
+               "only the first block gets the stride"),
+              (lambda i, c, b, s: nn.Sequential(*[ResidualBlock(i, c, s if k == 0 else 1) for k in range(b)]),
+               "the second block expects"),
+              (lambda i, c, b, s: nn.Sequential(*[ResidualBlock(i if k == 0 else c, c) for k in range(b)]),
+               "pass the stride to the first block"),
+              (Code("make_layer = ResidualBlock(64, 64)"), "the function itself")],
 )
 
 
@@ -216,18 +255,13 @@ _STEM_MISTAKES = {
 }
 
 
-def _check_stem_savings(answer: Any) -> str | None:
-    return check_number(answer, _SAVINGS, _STEM_MISTAKES,
-                        "Only the first convolution differs: Conv2d(3, 64, 7) against "
-                        "Conv2d(3, 64, 3), both without bias; BatchNorm is the same and pooling has no weights.")
-
-
-stem_savings = Exercise(
+stem_savings = number_exercise(
     "stem_savings",
     "The ImageNet stem is conv 7x7 (3 -> 64, stride 2, no bias), BN(64), ReLU, max-pool; the "
     "CIFAR stem is conv 3x3 (3 -> 64, stride 1, no bias), BN(64), ReLU. How many parameters "
     "fewer does ResNet-18 have with the CIFAR stem? Work it out by hand.",
-    _check_stem_savings,
+    _SAVINGS, _STEM_MISTAKES, "Only the first convolution differs: Conv2d(3, 64, 7) against Conv2d(3, 64, 3), "
+                              "both without bias; BatchNorm is the same and pooling has no weights.",
     hint="A Conv2d(c_in, c_out, k, bias=False) has c_out * c_in * k * k weights. What is in one "
          "stem and not the other? (ReLU and max-pool have no parameters.)",
     solution="answer = 64 * 3 * 7 * 7 - 64 * 3 * 3 * 3  # 9,408 - 1,728 = 7,680",
@@ -290,25 +324,24 @@ _BEST_MISTAKES = {
 }
 
 
-def _check_best_epoch(answer: Any) -> str | None:
-    value = as_number(answer)
-    if value is None:
-        return f"give the epoch number (an int), not {answer!r}."
-    if value == _BEST_EPOCH:
-        return None
-    if value in _BEST_MISTAKES:
-        return _BEST_MISTAKES[int(value)]
+def _best_epoch_otherwise(value: float) -> str:
     if not 1 <= value <= len(_EX_SECONDS):
-        return f"the run has epochs 1 to {len(_EX_SECONDS)}; {answer!r} is not one of them."
-    return f"epoch {answer!r} does not have the highest validation accuracy: compare h.val_acc."
+        return f"the run has epochs 1 to {len(_EX_SECONDS)}; {value:g} is not one of them."
+    return f"epoch {value:g} does not have the highest validation accuracy: compare h.val_acc."
 
 
-best_epoch = Exercise(
+def _history_context() -> dict[str, Any]:
+    """What notebook 04 has defined when it asks: the run ``h`` and this module as ``ex``."""
+    return {"h": example_history(), "ex": sys.modules[__name__]}
+
+
+best_epoch = number_exercise(
     "best_epoch",
     "`h = ex.example_history()` is a 7-epoch run with a validation split. Which epoch's weights "
     "does `fit(..., checkpoint=...)` keep as the best ones, and `load_weights(model, path)` load? "
     "Compute it from h's columns (an epoch number, counting from 1).",
-    _check_best_epoch,
+    _BEST_EPOCH, _BEST_MISTAKES, _best_epoch_otherwise, what="the epoch number (an int)",
+    context=_history_context,
     hint="fit scores each epoch on the validation split, never on the test set. Careful: list "
          "positions count from 0, epochs from 1.",
     solution="answer = h.epoch[h.val_acc.index(max(h.val_acc))]  # 5 (h.best_epoch() agrees)",
@@ -320,7 +353,7 @@ best_epoch = Exercise(
 
 _TOTAL_IMAGES = EXAMPLE_TRAIN_SIZE * len(_EX_SECONDS)
 _RATE = _TOTAL_IMAGES / sum(_EX_SECONDS)
-_RATE_MISTAKES = [
+_RATE_MISTAKES = dict([
     (sum(EXAMPLE_TRAIN_SIZE / s for s in _EX_SECONDS) / len(_EX_SECONDS),
      "that is the mean of the per-epoch rates. It gives the slow first epoch as much weight as "
      "the others although it lasted almost twice as long: divide all images by all seconds."),
@@ -337,29 +370,19 @@ _RATE_MISTAKES = [
     ((EXAMPLE_TRAIN_SIZE + 10_000) * len(_EX_SECONDS) / sum(_EX_SECONDS),
      "the 10,000 test images are not part of it: h.seconds times the training pass only."),
     (sum(_EX_SECONDS) / _TOTAL_IMAGES, "that is seconds per image; the question asks for images per second."),
-]
+])
 
 
-def _check_images_per_second(answer: Any) -> str | None:
-    value = as_number(answer)
-    if value is None:
-        return f"give one number (images per second), not {answer!r}."
-    if abs(value - _RATE) <= 0.002 * _RATE:
-        return None
-    for wrong, why in _RATE_MISTAKES:
-        if abs(value - wrong) <= 0.002 * abs(wrong):
-            return why
-    return (f"{value:,.1f} images/s is not it. Images seen: {len(_EX_SECONDS)} epochs x "
-            f"{EXAMPLE_TRAIN_SIZE:,}; time taken: sum(h.seconds).")
-
-
-images_per_second = Exercise(
+images_per_second = number_exercise(
     "images_per_second",
     "In the same run `h = ex.example_history()`, every epoch trained on the 45,000 CIFAR-10 "
     "training images left after holding out 5,000 for validation (`ex.EXAMPLE_TRAIN_SIZE`). How "
     "many images per second did training process over the whole run, the slow first epoch "
     "included? Compute it from h.seconds.",
-    _check_images_per_second,
+    _RATE, _RATE_MISTAKES,
+    lambda value: (f"{value:,.1f} images/s is not it. Images seen: {len(_EX_SECONDS)} epochs x "
+                   f"{EXAMPLE_TRAIN_SIZE:,}; time taken: sum(h.seconds)."),
+    what="one number (images per second)", tolerance=0.002, context=_history_context,
     hint="A rate over a whole run is its total work over its total time. Averaging the "
          "per-epoch rates is not the same: the epochs did not last equally long.",
     solution="answer = len(h) * ex.EXAMPLE_TRAIN_SIZE / sum(h.seconds)  # 315,000 / 179.0 s = 1,760 images/s",

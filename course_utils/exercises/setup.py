@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from course_utils.config import get_device
-from course_utils.exercises import Exercise, as_number, check_number
+from course_utils.exercises import Exercise, around, number_exercise
 
 __all__ = ["device", "run_length", "epoch_minutes", "CPU_IMAGES_PER_S", "T4_IMAGES_PER_S"]
 
@@ -59,6 +59,8 @@ device = Exercise(
          "the software that drives them, not after the hardware: look at what was printed.",
     solution="answer = get_device().type",
     praise="right: that is where every notebook's tensors and models will live.",
+    context=lambda: {"get_device": get_device},
+    mistakes=[*_DEVICE_SLIPS.items(), ("tpu", "not one of PyTorch's device types"), (0, "as a string")],
 )
 
 
@@ -66,20 +68,16 @@ device = Exercise(
 # run_length
 # ---------------------------------------------------------------------------
 
-def _check_run_length(answer: Any) -> str | None:
-    return check_number(answer, 1, {
+run_length = number_exercise(
+    "run_length",
+    "A notebook says EPOCHS = pick(full=30, short=10, smoke=1, run=RUN). An instructor sets "
+    "RUN = \"short\" and starts Jupyter with COURSE_SMOKE=1. How many epochs does it train?",
+    1, {
         10: "that is what RUN = 'short' gives without smoke mode. With COURSE_SMOKE=1, smoke "
             "wins over RUN, so that a test (or a rehearsal) never runs the long version.",
         30: "that is the full run. Both settings ask for less: which one wins?",
     }, "pick returns smoke when COURSE_SMOKE=1 is set, else short when RUN = 'short', else full.",
-        what="one number of epochs")
-
-
-run_length = Exercise(
-    "run_length",
-    "A notebook says EPOCHS = pick(full=30, short=10, smoke=1, run=RUN). An instructor sets "
-    "RUN = \"short\" and starts Jupyter with COURSE_SMOKE=1. How many epochs does it train?",
-    _check_run_length,
+    what="one number of epochs",
     hint="Read the table at the top of the notebook: when smoke mode and RUN ask for different "
          "lengths, which one does pick obey?",
     solution="answer = 1  # smoke mode wins; without it, RUN = 'short' would give 10",
@@ -91,35 +89,24 @@ run_length = Exercise(
 # epoch_minutes
 # ---------------------------------------------------------------------------
 
-_EPOCH_MINUTES = CIFAR10_TRAIN_IMAGES / CPU_IMAGES_PER_S / 60  # 41.7
+_SECONDS = CIFAR10_TRAIN_IMAGES / CPU_IMAGES_PER_S  # 2,500
+_EPOCH_MINUTES = _SECONDS / 60  # 41.7
 
 
-def _check_epoch_minutes(answer: Any) -> str | None:
-    value = as_number(answer)
-    if value is None:
-        return f"give one number of minutes, not {answer!r}."
-    if abs(value - _EPOCH_MINUTES) < 1:  # 41.67 rounded any way: 41, 41.7 and 42 are all fine
-        return None
-    seconds = CIFAR10_TRAIN_IMAGES / CPU_IMAGES_PER_S
-    if abs(value - seconds) <= 1:
-        return f"{value:g} is the number of seconds; the question asks for minutes."
-    if abs(value - CIFAR10_TRAIN_IMAGES / T4_IMAGES_PER_S / 60) <= 0.05:
-        return "that is the T4's time; the question asks about the laptop CPU."
-    if abs(value - seconds / 3600) <= 0.05:
-        return f"{value:g} is the number of hours; the question asks for minutes."
-    if abs(value - 30 * _EPOCH_MINUTES) <= 30:
-        return f"{value:g} minutes is the whole 30-epoch run; the question asks for one epoch."
-    return check_number(value, _EPOCH_MINUTES, {}, "Divide the images by the images per second "
-                        "to get seconds, then by 60.", what="one number of minutes")
-
-
-epoch_minutes = Exercise(
+epoch_minutes = number_exercise(
     "epoch_minutes",
     f"A laptop CPU trains ResNet-18 on CIFAR-10 at about {CPU_IMAGES_PER_S} images per second, "
     f"a Colab T4 GPU at about {T4_IMAGES_PER_S:,}. How many minutes does one epoch (all "
     f"{CIFAR10_TRAIN_IMAGES:,} training images) take on the laptop CPU? (Notebook 04's full "
     "run is 30 epochs.)",
-    _check_epoch_minutes,
+    around(_EPOCH_MINUTES, 1), {  # 41.67 rounded any way: 41, 41.7 and 42 are all fine
+        around(_SECONDS, 1): "that is the number of seconds; the question asks for minutes.",
+        around(CIFAR10_TRAIN_IMAGES / T4_IMAGES_PER_S / 60, 0.05):
+            "that is the T4's time; the question asks about the laptop CPU.",
+        around(_SECONDS / 3600, 0.05): "that is the number of hours; the question asks for minutes.",
+        around(30 * _EPOCH_MINUTES, 30): "that is the whole 30-epoch run; the question asks for one epoch.",
+    }, "Divide the images by the images per second to get seconds, then by 60.",
+    what="one number of minutes",
     hint="seconds = images / (images per second); minutes = seconds / 60.",
     solution=f"answer = {CIFAR10_TRAIN_IMAGES} / {CPU_IMAGES_PER_S} / 60  # about 42 minutes "
              "(20 seconds on a T4)",
