@@ -2,7 +2,7 @@
 
 The same model, optimizer, schedule, epochs and seed, trained twice on the same
 device: once with ``get_loaders`` (torchvision transforms on the CPU, one PIL
-image at a time) and once with ``get_loaders(..., fast=True)`` (the batches
+image at a time) and once with ``get_loaders(..., on_device=True)`` (the batches
 made on the device), with the fast path's recipe: SGD with Nesterov momentum
 and weight decay, ``one_cycle``, label smoothing 0.1, mixed precision where the
 device has it, and flip test-time augmentation at the end. Run it from the
@@ -27,9 +27,8 @@ from torch import nn
 
 from course_utils.config import get_device
 from course_utils.data import get_loaders
-from course_utils.fast import evaluate_tta, one_cycle
 from course_utils.models import CifarResNet, resnet18
-from course_utils.train import evaluate, fit
+from course_utils.train import evaluate, fit, one_cycle
 
 MODELS = {"resnet18": lambda: resnet18(num_classes=10, stem="cifar"),
           "cifar_resnet20": lambda: CifarResNet(20)}
@@ -37,7 +36,7 @@ MODELS = {"resnet18": lambda: resnet18(num_classes=10, stem="cifar"),
 
 def train_one_path(fast: bool, args: argparse.Namespace, device: torch.device) -> dict:
     """Train ``args.model`` on CIFAR-10 with the standard (``fast=False``) or the fast loaders."""
-    train_loader, test_loader = get_loaders("cifar10", args.batch_size, augment=True, fast=fast,
+    train_loader, test_loader = get_loaders("cifar10", args.batch_size, augment=True, on_device=fast,
                                             subset=args.subset, allow_partial=args.allow_partial,
                                             seed=args.seed, download=not args.no_download)
     torch.manual_seed(args.seed)
@@ -49,7 +48,7 @@ def train_one_path(fast: bool, args: argparse.Namespace, device: torch.device) -
                   scheduler=scheduler, scheduler_interval="batch", device=device, fast=fast,
                   loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1), progress=not args.no_progress)
     # No model selection (the last epoch is the model): the test set is scored once, at the end.
-    test, tta = evaluate(model, test_loader), evaluate_tta(model, test_loader)
+    test, tta = evaluate(model, test_loader), evaluate(model, test_loader, tta=True)
     return {"test_accuracy": test["accuracy"], "test_accuracy_tta": tta["accuracy"],
             "train_seconds": sum(history.seconds), "test_images": tta["n"],
             "train_images": len(train_loader.dataset),

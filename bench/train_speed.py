@@ -12,8 +12,8 @@ depend on what the pixels show). It measures images per second of:
 
 * data pipelines alone, making augmented batches (random crop + flip, normalised)
   on the device: ``pil``, a ``DataLoader`` applying torchvision transforms to one
-  PIL image at a time (``course_utils.data.get_transforms``), then ``.to(device)``;
-  ``fast``, ``course_utils.fast.DeviceLoader``;
+  PIL image at a time (``course_utils.datasets.get_transforms``), then ``.to(device)``;
+  ``fast``, ``course_utils.data.DeviceLoader``;
 * training ResNet-18 (CIFAR stem), SGD with momentum:
   ``plain``, the loop the common tutorials write (PIL DataLoader with two workers,
   ``.to(device)`` each batch, ``loss.item()`` each batch, float32);
@@ -43,10 +43,11 @@ from torch.utils.data import DataLoader, Dataset
 
 import course_utils
 from course_utils.config import get_device
-from course_utils.data import MEAN, STD, default_num_workers, get_transforms
-from course_utils.fast import DeviceLoader, prepare_model
+from course_utils.data import DeviceLoader, default_num_workers
+from course_utils.datasets import MEAN, STD, get_transforms
+from course_utils.fast import autocast_dtype, prepare_model
 from course_utils.models import resnet18
-from course_utils.train import autocast_dtype, fit
+from course_utils.train import fit
 
 
 class PILImages(Dataset):

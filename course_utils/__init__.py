@@ -3,11 +3,14 @@
 One module, one job:
 
 * ``config``    environment (data folder, smoke mode, device), run lengths and run folders
-* ``data``      datasets and loaders for MNIST, Fashion-MNIST and CIFAR-10
+* ``checks``    argument checks shared by every part (``check_whole_number``)
+* ``datasets``  MNIST, Fashion-MNIST and CIFAR-10 on disk: classes, statistics, files, transforms
 * ``dataset_files``  reading the datasets' files safely (no pickle runs code; headers checked)
+* ``data``      loaders: batches made on the host or on the device, one share per rank
 * ``staging``   checking and installing a classroom's copy of the datasets (``fetch-data``)
 * ``shapes``    output-size arithmetic for convolutions and pooling, shape checks
 * ``models``    the reference networks the notebooks rebuild step by step
+* ``fast``      mixed precision and memory format: what makes the same training faster on a GPU
 * ``train``     ``fit`` / ``evaluate``: the training loop, checkpoints, history
 * ``classify``  your own picture, prepared like the training images, then classified
 * ``viz``       torchviz graphs and matplotlib plots
@@ -17,7 +20,7 @@ from importlib import import_module
 
 from course_utils.config import data_dir, describe_run, get_device, is_smoke, pick, run_dir
 
-_SUBMODULES = ("data", "models", "shapes", "train", "viz")
+_SUBMODULES = ("datasets", "data", "models", "shapes", "train", "viz")
 
 
 def __getattr__(name: str):
@@ -31,7 +34,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
 
 __all__ = [
-    "data", "models", "shapes", "train", "viz",
+    "datasets", "data", "models", "shapes", "train", "viz",
     "data_dir", "describe_run", "get_device", "is_smoke", "pick", "run_dir",
 ]
 __version__ = "0.1.0"

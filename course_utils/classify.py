@@ -30,7 +30,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from course_utils.data import CLASSES, IMAGE_SIZE, IN_CHANNELS, get_transforms
+from course_utils.datasets import CLASSES, IMAGE_SIZE, IN_CHANNELS, get_transforms
 from course_utils.models import check_input, eval_mode
 
 __all__ = ["open_image", "prepare_image", "classify"]

@@ -1,444 +1,125 @@
-"""Datasets and data loaders for MNIST, Fashion-MNIST and CIFAR-10.
+"""Batches: the loaders that feed ``fit``, made on the host or on the device.
 
-Every notebook gets its data the same way::
+Every notebook gets its batches the same way::
 
     from course_utils.data import get_loaders
-    train_loader, test_loader = get_loaders("cifar10", batch_size=128, augment=True)
+    train_loader, test_loader = get_loaders("cifar10", batch_size=128, augment=True, download=True)
 
-Under the hood this is plain torchvision: ``torchvision.datasets`` reads the
-files, ``transforms.ToTensor`` turns pixels into floats in [0, 1], and
-``transforms.Normalize`` shifts each channel to mean 0 and standard deviation 1
-(networks train faster on centred inputs). ``get_loaders`` wraps the two splits
-in ``torch.utils.data.DataLoader`` objects, which batch and shuffle them.
+``get_loaders`` makes the same splits of the same images (see
+``course_utils.datasets``) into one of two kinds of loader:
 
-Data lives in ``data_dir()`` (``COURSE_DATA_DIR``, see ``course_utils.config``).
-Nothing is downloaded unless ``download=True`` (the default of ``get_datasets``
-and ``get_loaders``); when the files are missing and cannot be downloaded, you
-get a ``DatasetNotFoundError`` that says where they were looked for and how to
-stage them.
+* **On the host** (the default): ``torch.utils.data.DataLoader`` objects over
+  torchvision datasets. The CPU decodes, crops, flips and normalises every
+  image one at a time, in Python, then the batch is copied to the device.
+* **On the device** (``on_device=True``): ``DeviceLoader`` objects. The whole
+  dataset is kept on the device as uint8 (CIFAR-10's 50,000 training images
+  are 150 MB) and each batch is made there: one gather crops and flips the
+  whole batch, one multiply-add normalises it. For 32x32 images on a fast GPU
+  the host's work costs more than the network's; Keller Jordan's ``airbench``
+  keeps its data on the device the same way.
+
+Under ``torchrun`` pass ``rank`` and ``world_size``: each process then reads its
+own share of every split (see ``get_loaders``). Smoke mode (``COURSE_SMOKE=1``,
+or ``smoke=True``) keeps a few hundred images per split, for quick test runs:
+``split_sizes`` is the one place where it shrinks them.
 """
 from __future__ import annotations
 
-import copy
-import operator
+import math
 import os
 from pathlib import Path
-from urllib.error import URLError
+from typing import Iterator, Sequence
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
-from torchvision import datasets, transforms
-from torchvision.datasets.utils import check_integrity
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 
-from course_utils.config import data_dir, is_smoke
-from course_utils.dataset_files import (DatasetCorruptError, DatasetNotFoundError, check_idx_split,
-                                        read_cifar_batch, read_cifar_meta)
+from course_utils.checks import check_whole_number
+from course_utils.config import get_device, is_smoke
+from course_utils.datasets import (FLIP_OK, IMAGE_SIZE, MEAN, STD, check_name, get_datasets,
+                                   load_tensors, val_indices)
 
-__all__ = [
-    "CLASSES", "MEAN", "STD", "IN_CHANNELS", "IMAGE_SIZE", "NAMES",
-    "SMOKE_TRAIN_SIZE", "SMOKE_VAL_SIZE", "SMOKE_TEST_SIZE",
-    "DatasetNotFoundError", "DatasetCorruptError", "CheckedCIFAR10", "PartialCIFAR10",
-    "data_dir", "check_whole_number", "get_transforms", "get_datasets", "get_loaders", "val_indices",
-    "default_num_workers", "denormalize", "load_tensors",
-]
+__all__ = ["SMOKE_TRAIN_SIZE", "SMOKE_VAL_SIZE", "SMOKE_TEST_SIZE", "split_sizes", "get_loaders",
+           "DeviceLoader", "crop_and_flip", "default_num_workers"]
 
-# ---------------------------------------------------------------------------
-# What we know about each dataset
-# ---------------------------------------------------------------------------
-
-#: The dataset names this module understands.
-NAMES = ("mnist", "fashion_mnist", "cifar10")
-
-#: Class names, in label order: ``CLASSES["cifar10"][3] == "cat"``.
-CLASSES: dict[str, list[str]] = {
-    "mnist": [str(digit) for digit in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer",
-                "dog", "frog", "horse", "ship", "truck"],
-}
-
-#: Per-channel mean and standard deviation of the training pixels (in [0, 1]).
-#: ``Normalize(MEAN, STD)`` computes ``(x - mean) / std`` for each channel.
-MEAN: dict[str, tuple[float, ...]] = {
-    "mnist": (0.1307,),
-    "fashion_mnist": (0.2860,),
-    "cifar10": (0.4914, 0.4822, 0.4465),
-}
-STD: dict[str, tuple[float, ...]] = {
-    "mnist": (0.3081,),
-    "fashion_mnist": (0.3530,),
-    "cifar10": (0.2470, 0.2435, 0.2616),
-}
-
-#: Colour channels (1 = grey, 3 = RGB) and side length in pixels of the images.
-IN_CHANNELS: dict[str, int] = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3}
-IMAGE_SIZE: dict[str, int] = {"mnist": 28, "fashion_mnist": 28, "cifar10": 32}
-
-#: Does a mirrored image still show the same class? A mirrored shoe is a shoe,
-#: a mirrored airplane an airplane; a mirrored 2, 3, 7 or 9 is no digit at all.
-_FLIP_OK: dict[str, bool] = {"mnist": False, "fashion_mnist": True, "cifar10": True}
-
-_TORCHVISION: dict[str, type] = {
-    "mnist": datasets.MNIST,
-    "fashion_mnist": datasets.FashionMNIST,
-    "cifar10": datasets.CIFAR10,
-}
-
-#: torchvision's folder for each dataset, inside the data folder.
-_FOLDER: dict[str, str] = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
-                           "cifar10": "cifar-10-batches-py"}
-
-#: The files torchvision reads, relative to the data folder.
-_IDX_FILES = [f"raw/{split}-{kind}" for split in ("train", "t10k")
-              for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
-_CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
-_FILES: dict[str, list[str]] = {
-    "mnist": [f"MNIST/{file}" for file in _IDX_FILES],
-    "fashion_mnist": [f"FashionMNIST/{file}" for file in _IDX_FILES],
-    "cifar10": [f"cifar-10-batches-py/{file}" for file in _CIFAR_FILES],
-}
-#: The same list, written for people.
-_FILES_IN_WORDS: dict[str, str] = {
-    "mnist": ", ".join(_FILES["mnist"]),
-    "fashion_mnist": ", ".join(_FILES["fashion_mnist"]),
-    "cifar10": "cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta",
-}
-
-#: Smoke mode (``COURSE_SMOKE=1``) keeps at most this many images per split.
+#: Smoke mode keeps at most this many images per split.
 SMOKE_TRAIN_SIZE = 512
 SMOKE_VAL_SIZE = 128
 SMOKE_TEST_SIZE = 256
 
-#: The validation images are drawn with this seed, the same whatever the run's ``seed``:
-#: runs that differ only in their seed are then scored on the same images.
-VAL_SPLIT_SEED = 0
 
+def split_sizes(subset: int | None, smoke: bool) -> tuple[int | None, int | None, int | None]:
+    """How many images of the (train, validation, test) splits to keep; ``None`` keeps them all.
 
-# ---------------------------------------------------------------------------
-# Transforms
-# ---------------------------------------------------------------------------
+    ``subset=n`` keeps the first n training and test images; smoke mode caps every
+    split at ``SMOKE_TRAIN_SIZE`` / ``SMOKE_VAL_SIZE`` / ``SMOKE_TEST_SIZE``.
 
-def get_transforms(name: str, *, train: bool, resize: int | None = None,
-                   augment: bool = False) -> transforms.Compose:
-    """The preprocessing pipeline for one split: PIL image in, normalised tensor out.
-
-    In order: ``Resize`` (when ``resize`` is given; d2l trains on Fashion-MNIST
-    at 96x96), then data augmentation (training split only, when ``augment``):
-    a random crop after padding by 1/8 of the side (4 pixels on CIFAR-10) and,
-    where a mirror image keeps its class, a random horizontal flip. Last come
-    ``ToTensor`` (uint8 HxWxC -> float CxHxW in [0, 1]) and ``Normalize``.
-    The test split is never augmented: we measure on the images as they are.
-
-    >>> get_transforms("mnist", train=True, augment=True)  # doctest: +SKIP
-    Compose(RandomCrop(size=(28, 28), padding=3), ToTensor(), Normalize(...))
+    >>> split_sizes(1000, smoke=False), split_sizes(1000, smoke=True)
+    ((1000, None, 1000), (512, 128, 256))
     """
-    _check_name(name)
-    if resize is not None:
-        check_whole_number(resize, "resize", "the side in pixels, e.g. resize=96 as in d2l")
-    steps: list = []
-    if resize is not None:
-        steps.append(transforms.Resize(resize))
-    if augment and train:
-        size = resize or IMAGE_SIZE[name]
-        steps.append(transforms.RandomCrop(size, padding=size // 8))
-        if _FLIP_OK[name]:
-            steps.append(transforms.RandomHorizontalFlip())
-    steps += [transforms.ToTensor(), transforms.Normalize(MEAN[name], STD[name])]
-    return transforms.Compose(steps)
+    if not smoke:
+        return subset, None, subset
+    return (min(subset or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE), SMOKE_VAL_SIZE,
+            min(subset or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE))
 
 
-# ---------------------------------------------------------------------------
-# Datasets
-# ---------------------------------------------------------------------------
+def get_loaders(name: str, batch_size: int = 128, *, on_device: bool = False,
+                subset: int | None = None, val_size: int | None = None, augment: bool = False,
+                resize: int | None = None, smoke: bool | None = None, seed: int = 0,
+                root: str | Path | None = None, download: bool = False, allow_partial: bool = False,
+                num_workers: int | None = None, device: str | torch.device | None = None,
+                rank: int = 0, world_size: int = 1) -> tuple:
+    """Loaders of ``(images, labels)`` batches for ``name``: ``(train, test)`` or ``(train, val, test)``.
 
-def get_datasets(name: str, *, root: str | Path | None = None, resize: int | None = None,
-                 augment: bool = False, download: bool = True, allow_partial: bool = False,
-                 val_size: int | None = None) -> tuple[Dataset, ...]:
-    """The training and test splits of ``name`` as torchvision datasets.
-
-    Each item is ``(image, label)``: a normalised float tensor of shape
-    (channels, height, width) and an int. ``root`` defaults to ``data_dir()``.
-    ``download=True`` fetches missing files with torchvision (which checks
-    their MD5 sums). ``allow_partial=True`` (implied by smoke mode) also
-    accepts a partial copy of CIFAR-10, such as the course's sample data.
-
-    ``val_size=n`` also holds out ``n`` training images as a *validation*
-    split and returns ``(train, val, test)``. The validation images are
-    chosen at random, but always the same ones (``val_indices``), are never
-    in ``train``, and are read like the test images: no augmentation. Pick
-    models and epochs on ``val``; measure the chosen one on ``test`` once.
-
-    >>> train, test = get_datasets("mnist")  # doctest: +SKIP
-    >>> image, label = train[0]; image.shape, label
-    (torch.Size([1, 28, 28]), 5)
-    >>> train, val, test = get_datasets("mnist", val_size=5000)  # doctest: +SKIP
-    >>> len(train), len(val), len(test)
-    (55000, 5000, 10000)
-    """
-    _check_name(name)
-    root = Path(root).expanduser() if root is not None else data_dir()
-    allow_partial = allow_partial or is_smoke()
-    splits = []
-    for train in (True, False):
-        transform = get_transforms(name, train=train, resize=resize, augment=augment)
-        splits.append(_open_split(name, root, train=train, transform=transform,
-                                  download=download, allow_partial=allow_partial))
-    train_set, test_set = splits
-    if isinstance(train_set, PartialCIFAR10):
-        print(f"Reading a partial copy of CIFAR-10 from {root} ({len(train_set):,} training "
-              f"and {len(test_set):,} test images); checksums not checked.")
-    if val_size is None:
-        return train_set, test_set
-    # The same images read the test way: a shallow copy shares the pixels, not the transform.
-    val_view = copy.copy(train_set)
-    val_view.transform = get_transforms(name, train=False, resize=resize)
-    train_idx, val_idx = val_indices(len(train_set), val_size)
-    return Subset(train_set, train_idx), Subset(val_view, val_idx), test_set
-
-
-def val_indices(n: int, val_size: int, seed: int = VAL_SPLIT_SEED) -> tuple[list[int], list[int]]:
-    """Split ``range(n)`` into training and validation indices: ``(train, val)``.
-
-    ``val`` holds ``val_size`` indices drawn at random with ``seed``; ``train``
-    holds the rest, in their original order. The same arguments always give
-    the same split, so every run (and every machine) validates on the same images.
-
-    >>> train, val = val_indices(10, 3)
-    >>> len(train), len(val), sorted(train + val) == list(range(10))
-    (7, 3, True)
-    """
-    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 < val_size < n:
-        raise ValueError(f"val_size must be a whole number of images between 1 and {n - 1} "
-                         f"(the training split has {n:,}), not {val_size!r}. A common choice "
-                         "is a tenth of the training images, e.g. 5000 of CIFAR-10's 50,000.")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    val = sorted(order[:val_size].tolist())
-    held_out = set(val)
-    return [i for i in range(n) if i not in held_out], val
-
-
-class ChecksumMismatchError(DatasetCorruptError):
-    """Files that differ from the official download: damaged, or a deliberate sample."""
-
-
-class CheckedCIFAR10(datasets.CIFAR10):
-    """``torchvision.datasets.CIFAR10``, its files checked first and unpickled safely.
-
-    torchvision compares each file with the MD5 sum of the official download,
-    then unpickles it with plain ``pickle``, which would run any code a
-    hostile file held. This class does the same MD5 check *before* reading
-    anything, then reads every file through ``read_cifar_batch``, which builds
-    only what a real batch holds. Items, ``data``, ``targets`` and ``classes``
-    are torchvision's. ``PartialCIFAR10`` skips the MD5 check, for samples.
-    """
-
-    md5_checked = True
-
-    def __init__(self, root: str | Path, train: bool = True, transform=None,
-                 target_transform=None) -> None:
-        datasets.VisionDataset.__init__(self, str(root), transform=transform,
-                                        target_transform=target_transform)
-        self.train = train
-        folder = Path(root) / self.base_folder
-        batch_files = self.train_list if train else self.test_list
-        if self.md5_checked:
-            files = [*batch_files, (self.meta["filename"], self.meta["md5"])]
-            altered = [name for name, md5 in files if not check_integrity(str(folder / name), md5)]
-            if altered:
-                raise ChecksumMismatchError(f"{', '.join(altered)} in {folder} differ from the "
-                                            "official download (MD5 sums do not match)")
-        batches = [read_cifar_batch(folder / name) for name, _md5 in batch_files]
-        pixels = np.concatenate([batch["data"] for batch in batches])
-        self.data = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, H, W, C), as torchvision
-        self.targets = [label for batch in batches for label in batch["labels"]]
-        self.classes = read_cifar_meta(folder / self.meta["filename"])
-        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-
-
-class PartialCIFAR10(CheckedCIFAR10):
-    """``CheckedCIFAR10`` without the MD5 check, for partial copies such as the course's samples.
-
-    A deliberately smaller sample (fewer rows per batch file) fails the
-    official MD5 sums, so this class only asks that every file reads as a
-    sound CIFAR-10 batch. Use it through ``get_datasets(..., allow_partial=True)``.
-    """
-
-    md5_checked = False
-
-
-#: What torchvision may raise reading a damaged IDX file of MNIST that passed the header
-#: check: AssertionError, RuntimeError or ValueError (a bad shape), EOFError and the like.
-_READ_ERRORS = (ValueError, IndexError, TypeError, AssertionError, RuntimeError, EOFError)
-
-
-def _open_split(name: str, root: Path, *, train: bool, transform, download: bool,
-                allow_partial: bool) -> Dataset:
-    """One split, with clear errors for missing, partial and damaged copies."""
-    missing = [file for file in _FILES[name] if not (root / file).is_file()]
-    if missing:
-        if not download:
-            raise _not_found(name, root, missing)
-        try:  # torchvision downloads, checks the MD5 sums and unpacks
-            _TORCHVISION[name](root, train=train, download=True)
-        except (URLError, OSError, RuntimeError) as err:  # no network, server down, bad download
-            raise _not_found(name, root, missing, download_error=err) from err
-    try:
-        if name == "cifar10":
-            return _open_cifar10(root, train=train, transform=transform, allow_partial=allow_partial)
-        check_idx_split(root / _FOLDER[name] / "raw", "train" if train else "t10k")
-        return _TORCHVISION[name](root, train=train, transform=transform, download=False)
-    except (DatasetCorruptError, *_READ_ERRORS) as err:
-        detail = str(err) if isinstance(err, DatasetCorruptError) else f"{type(err).__name__}: {err}"
-        raise DatasetCorruptError(
-            f"Could not read {name} from {root / _FOLDER[name]} ({detail}). The copy is "
-            f"incomplete or corrupt: delete that folder and download it again "
-            f"(get_datasets({name!r}, download=True)), or copy a good staged folder and "
-            "point COURSE_DATA_DIR at it."
-        ) from err
-
-
-def _open_cifar10(root: Path, *, train: bool, transform, allow_partial: bool) -> Dataset:
-    """The official CIFAR-10 when the MD5 sums match, else a partial copy if allowed.
-
-    Either way every file is read through ``read_cifar_batch``, never plain ``pickle``.
-    """
-    try:
-        return CheckedCIFAR10(root, train=train, transform=transform)
-    except ChecksumMismatchError as err:
-        if not allow_partial:
-            folder = root / _FOLDER["cifar10"]
-            raise DatasetCorruptError(
-                f"The CIFAR-10 copy at {folder} is incomplete or corrupt: its files do not "
-                "match the MD5 checksums of the official download. Delete that folder and "
-                "download again (get_datasets('cifar10', download=True)), or, to read it as "
-                "a partial sample (like the course's sample data), pass allow_partial=True "
-                "(smoke mode, COURSE_SMOKE=1, does so)."
-            ) from err
-    return PartialCIFAR10(root, train=train, transform=transform)
-
-
-def _not_found(name: str, root: Path, missing: list[str],
-               download_error: BaseException | None = None) -> DatasetNotFoundError:
-    """The error for absent files: where we looked, what we expected, how to fix it."""
-    if download_error is None:
-        why = "download=False was passed"
-    else:
-        first_line = (str(download_error).strip().splitlines() or [""])[0]
-        why = f"downloading failed ({type(download_error).__name__}: {first_line})"
-    absent = ("none of them is there" if len(missing) == len(_FILES[name])
-              else f"missing: {', '.join(missing)}")
-    return DatasetNotFoundError(
-        f"{name} is not in {root}: expected {_FILES_IN_WORDS[name]} ({absent}), "
-        f"and {why}. To stage it, download it on a machine "
-        f"with internet (get_datasets({name!r}, download=True), or "
-        f"python -m course_utils fetch-data {name}), or copy a staged folder and point "
-        "COURSE_DATA_DIR at it (e.g. COURSE_DATA_DIR=../shared/data)."
-    )
-
-
-def check_whole_number(value: object, name: str, meaning: str, *, least: int = 1) -> None:
-    """Raise a ``ValueError`` saying what was given unless ``value`` is a whole number >= ``least``.
-
-    Checked where a learner passes it, so that ``subset=2.5`` is answered here,
-    not by a ``TypeError`` from deep inside a ``DataLoader``.
-
-    >>> check_whole_number(2.5, "subset", "how many images to keep")
-    Traceback (most recent call last):
-    ValueError: subset must be a whole number of at least 1 (how many images to keep), not 2.5.
-    """
-    if isinstance(value, bool) or not _is_integer(value) or value < least:
-        raise ValueError(f"{name} must be a whole number of at least {least} ({meaning}), not {value!r}.")
-
-
-def _is_integer(value: object) -> bool:
-    """True for ints, numpy and torch integers; False for floats, even 3.0."""
-    try:
-        operator.index(value)
-    except TypeError:
-        return False
-    return True
-
-
-def _check_name(name: str) -> None:
-    if name not in NAMES:
-        raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(map(repr, NAMES))}.")
-
-
-# ---------------------------------------------------------------------------
-# Loaders
-# ---------------------------------------------------------------------------
-
-def get_loaders(name: str, batch_size: int = 128, *, root: str | Path | None = None,
-                resize: int | None = None, augment: bool = False, subset: int | None = None,
-                val_size: int | None = None, num_workers: int | None = None,
-                download: bool = True, allow_partial: bool = False, seed: int = 0,
-                fast: bool = False) -> tuple[DataLoader, ...]:
-    """``DataLoader`` objects for ``name``: batches of (images, labels).
-
-    Returns ``(train_loader, test_loader)``, or with ``val_size=n``
-    ``(train_loader, val_loader, test_loader)``, where the validation loader
-    reads ``n`` images held out of the training split (see ``get_datasets``).
+    With ``val_size=n``, n training images are held out as a validation split
+    (always the same ones, read like the test images: see ``get_datasets``).
     The training loader reshuffles every epoch, in an order fixed by ``seed``
-    (same seed, same batches: runs are reproducible); the others keep the file
-    order. ``subset=n`` keeps the first n images of the training and test
-    splits, for quick experiments. In smoke mode (``COURSE_SMOKE=1``) at most
-    ``SMOKE_TRAIN_SIZE`` / ``SMOKE_VAL_SIZE`` / ``SMOKE_TEST_SIZE`` images are kept.
+    (same seed, same batches); the others keep the file order. ``augment``
+    adds random crops (and flips where a mirror keeps the class) to the
+    training batches. ``subset=n`` keeps the first n training and test images.
+    ``smoke`` (default: as ``COURSE_SMOKE`` says) keeps a few hundred per split
+    and accepts a partial CIFAR-10 copy. ``download=True`` fetches missing files.
 
-    ``fast=True`` returns ``course_utils.fast.fast_loaders(...)`` instead: the
-    whole dataset kept on the device, batches cropped, flipped and normalised
-    there (same sizes, same augmentation; no ``resize``, no worker processes).
+    ``on_device=True`` returns ``DeviceLoader`` objects (no ``resize``, no worker
+    processes; ``device`` defaults to the fastest). Under ``torchrun`` give
+    ``rank`` and ``world_size``: the training split is shuffled the same way on
+    every rank (``seed`` plus the epoch that ``fit`` sets) and rank r takes every
+    W-th image, repeating a few so that all ranks take as many steps; the others
+    are dealt out without repeats (images r, r + W, ...), so every image is
+    counted once when ``evaluate`` adds the ranks' sums.
 
     >>> train_loader, val_loader, test_loader = get_loaders("mnist", 64, val_size=5000)  # doctest: +SKIP
     >>> images, labels = next(iter(train_loader)); images.shape
     torch.Size([64, 1, 28, 28])
     """
-    if fast:  # imported here: course_utils.fast imports this module
-        from course_utils.fast import fast_loaders
-        if resize is not None:
-            raise ValueError("fast=True keeps the images at their own size: drop resize=, "
-                             "or use fast=False to resize with torchvision.")
-        return fast_loaders(name, batch_size, augment=augment, subset=subset, val_size=val_size,
-                            root=root, download=download, allow_partial=allow_partial, seed=seed)
+    check_name(name)
     check_whole_number(batch_size, "batch_size", "images per batch, e.g. 128")
     if subset is not None:
         check_whole_number(subset, "subset", "how many images of each split to keep, e.g. 1000")
-    if is_smoke() and val_size is not None:  # the validation split shrinks too, before it is drawn
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0..world_size-1, got rank={rank}, world_size={world_size}.")
+    smoke = is_smoke() if smoke is None else smoke
+    sizes = split_sizes(subset, smoke)
+    if smoke and val_size is not None:  # the validation split shrinks too, before it is drawn
         val_size = min(val_size, SMOKE_VAL_SIZE)
-    *splits, test_set = get_datasets(name, root=root, resize=resize, augment=augment,
-                                     download=download, allow_partial=allow_partial,
-                                     val_size=val_size)
-    train_n, val_n, test_n = subset, None, subset
-    if is_smoke():
-        train_n = min(subset or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
-        val_n = SMOKE_VAL_SIZE
-        test_n = min(subset or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE)
-    sizes = (train_n, val_n)[:len(splits)]
-    splits = [_first(dataset, n) for dataset, n in zip(splits, sizes)] + [_first(test_set, test_n)]
-    if is_smoke():
-        print(smoke_notice(name, [len(d) for d in splits]))
-
-    workers = default_num_workers() if num_workers is None else num_workers
-    common = dict(batch_size=batch_size, num_workers=workers,
-                  pin_memory=torch.cuda.is_available(),  # faster copies to a CUDA GPU
-                  persistent_workers=workers > 0)        # keep workers alive between epochs
-    # The shuffle has a generator of its own. The loader's generator seeds the
-    # worker processes, once with persistent workers and every epoch without:
-    # sharing one would make the batch order depend on num_workers.
-    shuffle_order = RandomSampler(splits[0], generator=torch.Generator().manual_seed(seed))
-    train_loader = DataLoader(splits[0], sampler=shuffle_order,
-                              generator=torch.Generator().manual_seed(seed), **common)
-    return (train_loader, *(DataLoader(d, shuffle=False, **common) for d in splits[1:]))
+    source = dict(root=root, download=download, allow_partial=allow_partial or smoke)
+    if on_device:
+        if resize is not None:
+            raise ValueError("on_device=True keeps the images at their own size: drop resize=, "
+                             "or use on_device=False to resize with torchvision.")
+        splits = _tensor_splits(name, val_size, **source)
+        splits = [(x[:n], y[:n]) for (x, y), n in zip(splits, _sizes_for(sizes, len(splits)))]
+        return _device_loaders(name, splits, batch_size, augment=augment, seed=seed, device=device,
+                               rank=rank, world_size=world_size)
+    splits = get_datasets(name, resize=resize, augment=augment, val_size=val_size, **source)
+    splits = [_first(d, n) for d, n in zip(splits, _sizes_for(sizes, len(splits)))]
+    return _host_loaders(splits, batch_size, seed=seed, num_workers=num_workers, rank=rank,
+                         world_size=world_size)
 
 
-def smoke_notice(name: str, sizes: list[int]) -> str:
-    """What smoke mode kept: ``sizes`` of (train, test) or (train, val, test)."""
-    if len(sizes) == 2:
-        return (f"Smoke mode (COURSE_SMOKE=1): using the first {sizes[0]:,} training "
-                f"and {sizes[1]:,} test images of {name}.")
-    return (f"Smoke mode (COURSE_SMOKE=1): using {sizes[0]:,} training, {sizes[1]:,} validation "
-            f"and {sizes[2]:,} test images of {name}.")
+def _sizes_for(sizes: tuple[int | None, ...], count: int) -> tuple[int | None, ...]:
+    """(train, test) sizes for two splits, (train, val, test) for three."""
+    return sizes if count == 3 else (sizes[0], sizes[2])
 
 
 def _first(dataset: Dataset, n: int | None) -> Dataset:
@@ -446,6 +127,200 @@ def _first(dataset: Dataset, n: int | None) -> Dataset:
     if n is None:
         return dataset
     return Subset(dataset, range(min(n, len(dataset))))
+
+
+def _host_loaders(splits: list[Dataset], batch_size: int, *, seed: int, num_workers: int | None,
+                  rank: int, world_size: int) -> tuple[DataLoader, ...]:
+    """A shuffling ``DataLoader`` for ``splits[0]``, file-order ones for the rest."""
+    workers = default_num_workers() if num_workers is None else num_workers
+    common = dict(batch_size=batch_size, num_workers=workers,
+                  pin_memory=torch.cuda.is_available(),  # faster copies to a CUDA GPU
+                  persistent_workers=workers > 0)        # keep workers alive between epochs
+    train, *others = splits
+    if world_size > 1:  # seed + epoch: the same order on every rank, a new one each epoch
+        order = DistributedSampler(train, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        others = [Subset(d, range(rank, len(d), world_size)) for d in others]
+    else:  # a generator of its own: the loader's seeds the workers, and sharing one would make
+        # the batch order depend on num_workers
+        order = RandomSampler(train, generator=torch.Generator().manual_seed(seed))
+    train_loader = DataLoader(train, sampler=order, generator=torch.Generator().manual_seed(seed),
+                              **common)
+    return (train_loader, *(DataLoader(d, shuffle=False, **common) for d in others))
+
+
+def _tensor_splits(name: str, val_size: int | None, **source) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The (images, labels) of the training, validation (with ``val_size``) and test splits."""
+    (train_x, train_y), test = (load_tensors(name, train=train, **source) for train in (True, False))
+    if val_size is None:
+        return [(train_x, train_y), test]
+    train_idx, val_idx = (torch.tensor(i) for i in val_indices(len(train_x), val_size))
+    return [(train_x[train_idx], train_y[train_idx]), (train_x[val_idx], train_y[val_idx]), test]
+
+
+def _device_loaders(name: str, splits: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int, *,
+                    augment: bool, seed: int, device: str | torch.device | None, rank: int,
+                    world_size: int) -> tuple["DeviceLoader", ...]:
+    """A shuffling (and augmenting) ``DeviceLoader`` for the first split, plain ones for the rest.
+
+    Crops pad by 1/8 of the side, and MNIST is never flipped (a mirrored digit is no digit),
+    as ``get_transforms`` does. Batches are ``channels_last`` on CUDA, as ``prepare_model`` sets the model.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    common = dict(batch_size=batch_size, mean=MEAN[name], std=STD[name], device=device, seed=seed,
+                  channels_last=device.type == "cuda", rank=rank, world_size=world_size)
+    (train_x, train_y), *others = splits
+    train = DeviceLoader(train_x, train_y, shuffle=True, augment=augment,
+                         crop_padding=IMAGE_SIZE[name] // 8, flip=FLIP_OK[name], **common)
+    # no padding for the validation and test splits: each image is counted once, on one rank
+    return (train, *(DeviceLoader(x, y, pad=False, **common) for x, y in others))
+
+
+class DeviceLoader:
+    """Batches of ``(images, labels)`` made on the device, from uint8 images kept there.
+
+    ``images`` is uint8 of shape (N, C, H, W) (what ``load_tensors`` returns),
+    ``labels`` int64 of shape (N,). Each batch is normalised with ``mean`` and
+    ``std`` (per channel, for pixels in [0, 1]) and comes out as float32.
+    With ``augment=True`` every image gets its own random crop (pad by
+    ``crop_padding`` black pixels, then cut the original size back out) and,
+    when ``flip``, a 50% chance of a horizontal mirror: the same augmentation
+    as ``get_transforms(..., augment=True)``, but for the whole batch at once.
+
+    Randomness comes from ``generator`` (seeded with ``seed``), so runs repeat
+    and ``fit(..., resume=True)`` continues the same sequence. Under
+    ``torchrun`` give ``rank`` and ``world_size``: like a
+    ``DistributedSampler``, every rank takes its own share of one permutation,
+    drawn from ``seed + epoch`` (call ``set_epoch``; ``fit`` does). With
+    ``pad=True`` (training) a few examples are repeated so that every rank
+    gets as many, and so takes as many optimizer steps; with ``pad=False``
+    (evaluation) rank r takes images r, r + W, r + 2W, ... so that every
+    image is counted exactly once when the ranks' sums are added.
+
+    >>> loader = DeviceLoader(images, labels, batch_size=512, mean=MEAN["cifar10"],
+    ...                       std=STD["cifar10"], shuffle=True, augment=True)  # doctest: +SKIP
+    >>> x, y = next(iter(loader)); x.shape, x.dtype, x.device  # doctest: +SKIP
+    (torch.Size([512, 3, 32, 32]), torch.float32, device(type='cuda', index=0))
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
+                 mean: Sequence[float], std: Sequence[float], device: str | torch.device | None = None,
+                 shuffle: bool = False, augment: bool = False, crop_padding: int = 4, flip: bool = True,
+                 drop_last: bool = False, seed: int = 0, channels_last: bool = False,
+                 rank: int = 0, world_size: int = 1, pad: bool = True) -> None:
+        _check_inputs(images, labels, batch_size, mean, std, rank, world_size)
+        self.device = torch.device(device) if device is not None else get_device()
+        self.images = images.to(self.device)  # uint8: a quarter of the memory of float32
+        self.labels = labels.to(self.device, torch.int64)  # what cross_entropy wants
+        # (x / 255 - mean) / std  ==  x * scale + shift, one fused multiply-add per pixel
+        std_t, mean_t = torch.tensor(std), torch.tensor(mean)
+        self.scale = (1 / (255 * std_t)).view(1, -1, 1, 1).to(self.device)
+        self.shift = (-mean_t / std_t).view(1, -1, 1, 1).to(self.device)
+        self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
+        self.crop_padding, self.flip, self.drop_last = crop_padding, flip, drop_last
+        self.channels_last, self.seed, self.epoch = channels_last, seed, 0
+        self.rank, self.world_size, self.pad = rank, world_size, pad
+        self.generator = torch.Generator().manual_seed(seed + rank)  # on the CPU: cheap to save
+        self.dataset = _Shard(self.images, self.labels, rank, world_size, pad)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Which epoch starts; with several ranks it picks the shared shuffle (``seed + epoch``)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self._order()  # this rank's indices, in this epoch's order
+        n = len(order)
+        if self.augment:  # the whole epoch's random numbers at once: one copy to the device
+            shifts = torch.randint(0, 2 * self.crop_padding + 1, (n, 2), generator=self.generator)
+            flips = torch.rand(n, generator=self.generator) < 0.5  # heads: mirror this image
+            flips &= self.flip
+            shifts, flips = shifts.to(self.device), flips.to(self.device)
+        order = order.to(self.device)
+        for i in range(len(self)):
+            batch = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            x, y = self.images[order[batch]], self.labels[order[batch]]
+            if self.augment:
+                x = crop_and_flip(x, shifts[batch], flips[batch], self.crop_padding)
+            x = x.float() * self.scale + self.shift
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y
+
+    def _order(self) -> torch.Tensor:
+        n = len(self.images)
+        if not self.shuffle:
+            order = torch.arange(n)
+        elif self.world_size == 1:
+            order = torch.randperm(n, generator=self.generator)
+        else:  # every rank draws the same permutation, then takes its own share
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        if self.world_size > 1:
+            if self.pad:  # wrap around, so every rank has as many examples
+                order = torch.cat([order, order[: len(self.dataset) * self.world_size - n]])
+            order = order[self.rank::self.world_size]
+        return order
+
+
+def crop_and_flip(x: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, padding: int) -> torch.Tensor:
+    """Random crops and horizontal flips of a batch, each image its own, in one gather.
+
+    ``x`` is (N, C, H, W); image n is padded by ``padding`` zeros on every
+    side, and its crop starts ``shifts[n] = (dy, dx)`` pixels into the padded
+    image (0 .. 2 * padding); where ``flips[n]`` it is also mirrored left-right.
+    """
+    n, c, h, w = x.shape
+    padded = nn.functional.pad(x, (padding,) * 4)  # (N, C, H + 2p, W + 2p), black border
+    rows = shifts[:, 0, None] + torch.arange(h, device=x.device)   # (N, H): rows to read
+    cols = shifts[:, 1, None] + torch.arange(w, device=x.device)   # (N, W): columns to read
+    cols = torch.where(flips[:, None], cols.flip(1), cols)         # a flip reads columns backwards
+    where = rows[:, :, None] * (w + 2 * padding) + cols[:, None, :]  # (N, H, W): into each flat padded image
+    where = where.view(n, 1, h * w).expand(n, c, h * w)              # the same place in every channel
+    return padded.flatten(2).gather(2, where).view(n, c, h, w)
+
+
+class _Shard(Dataset):
+    """``loader.dataset``: this rank's examples as raw ``(uint8 image, label)`` pairs."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, rank: int, world_size: int,
+                 pad: bool = True) -> None:
+        self.images, self.labels, self.rank, self.world_size = images, labels, rank, world_size
+        self.pad = pad
+
+    def __len__(self) -> int:
+        if self.pad:
+            return math.ceil(len(self.images) / self.world_size)
+        return len(range(self.rank, len(self.images), self.world_size))
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} examples")
+        j = (self.rank + i * self.world_size) % len(self.images)
+        return self.images[j], self.labels[j]
+
+
+def _check_inputs(images, labels, batch_size, mean, std, rank, world_size) -> None:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        what = (f"{images.dtype} of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor)
+                else type(images).__name__)
+        raise ValueError(
+            f"images must be a uint8 tensor of shape (N, C, H, W), got {what}. "
+            "Use course_utils.datasets.load_tensors(name) (raw pixels 0..255); for (N, H, W, C) "
+            "pixels call .permute(0, 3, 1, 2), for (N, H, W) call .unsqueeze(1).")
+    if images.shape[1] not in (1, 3) and images.shape[-1] in (1, 3):
+        raise ValueError(
+            f"images of shape {tuple(images.shape)} look like (N, H, W, C); DeviceLoader wants "
+            "(N, C, H, W): pass images.permute(0, 3, 1, 2).contiguous().")
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match one to one.")
+    check_whole_number(batch_size, "batch_size", "images per batch: 512 is a good start on a GPU, 64 on a CPU")
+    if len(mean) != images.shape[1] or len(std) != images.shape[1]:
+        raise ValueError(f"mean and std need one value per channel ({images.shape[1]}), got "
+                         f"{len(mean)} and {len(std)}: use MEAN[name] and STD[name] from course_utils.datasets.")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0..world_size-1, got rank={rank}, world_size={world_size}.")
 
 
 def default_num_workers() -> int:
@@ -457,49 +332,3 @@ def default_num_workers() -> int:
     """
     cores = os.cpu_count() or 1
     return 0 if cores <= 2 else min(4, cores - 1)
-
-
-# ---------------------------------------------------------------------------
-# Helpers for plotting and for fast GPU-resident training
-# ---------------------------------------------------------------------------
-
-def denormalize(images: torch.Tensor, name: str) -> torch.Tensor:
-    """Undo ``Normalize`` so images can be plotted: ``x * std + mean``, clamped to [0, 1].
-
-    Works on one image (C, H, W) or a batch (N, C, H, W).
-
-    >>> plt.imshow(denormalize(images[0], "cifar10").permute(1, 2, 0))  # doctest: +SKIP
-    """
-    _check_name(name)
-    mean = torch.tensor(MEAN[name], dtype=images.dtype, device=images.device).view(-1, 1, 1)
-    std = torch.tensor(STD[name], dtype=images.dtype, device=images.device).view(-1, 1, 1)
-    return (images * std + mean).clamp(0.0, 1.0)
-
-
-def load_tensors(name: str, *, train: bool = True, root: str | Path | None = None,
-                 download: bool = False, allow_partial: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All images of one split as raw pixels, with no transform: ``(images, labels)``.
-
-    ``images`` is uint8 of shape (N, C, H, W), values 0..255; ``labels`` is
-    int64 of shape (N,). Small datasets fit in GPU memory whole, and slicing
-    a tensor there is much faster than a DataLoader decoding PIL images.
-
-    >>> images, labels = load_tensors("cifar10")  # doctest: +SKIP
-    >>> images.shape, images.dtype
-    (torch.Size([50000, 3, 32, 32]), torch.uint8)
-    """
-    _check_name(name)
-    root = Path(root).expanduser() if root is not None else data_dir()
-    dataset = _open_split(name, root, train=train, transform=None, download=download,
-                          allow_partial=allow_partial or is_smoke())
-    if isinstance(dataset, PartialCIFAR10):
-        print(f"Reading a partial copy of CIFAR-10 from {root} ({len(dataset):,} "
-              f"{'training' if train else 'test'} images); checksums not checked.")
-    images = torch.as_tensor(dataset.data)
-    if images.ndim == 3:  # MNIST, Fashion-MNIST: (N, H, W) -> (N, 1, H, W)
-        images = images.unsqueeze(1)
-    else:                 # CIFAR-10 is stored (N, H, W, C) -> (N, C, H, W)
-        images = images.permute(0, 3, 1, 2)
-    labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
-    return images.contiguous(), labels

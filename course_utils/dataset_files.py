@@ -29,7 +29,7 @@ import codecs
 import io
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -43,11 +43,33 @@ __all__ = ["DatasetNotFoundError", "DatasetCorruptError", "BatchUnpickler",
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The dataset's files are not in the data folder and could not be downloaded."""
+    """The dataset's files are not in the data folder and could not be downloaded.
+
+    Besides its message (advice for Python callers) it carries the facts, so that each
+    front end (the command line, ``doctor``) can word its own advice: ``name`` (the
+    dataset), ``root`` (the data folder), ``missing`` (the files not found, relative to
+    ``root``) and ``cause`` (why downloading failed; None when no download was asked for).
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, root: Path | None = None,
+                 missing: Sequence[str] = (), cause: str | None = None) -> None:
+        super().__init__(message)
+        self.name, self.root, self.missing, self.cause = name, root, list(missing), cause
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class DatasetCorruptError(RuntimeError):
-    """The dataset's files are there but cannot be trusted or read (partial copy, damaged file)."""
+    """The dataset's files are there but cannot be trusted or read (partial copy, damaged file).
+
+    Carries ``name``, ``root`` and ``cause`` (what is wrong) where they are known.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, root: Path | None = None,
+                 cause: str | None = None) -> None:
+        super().__init__(message)
+        self.name, self.root, self.cause = name, root, cause
 
 
 # ---------------------------------------------------------------------------

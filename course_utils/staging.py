@@ -38,16 +38,13 @@ from pathlib import Path
 from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
 from torchvision.datasets.utils import check_integrity
 
-from course_utils.data import _FOLDER as FOLDER  # torchvision's folder of each dataset
-from course_utils.data import _IDX_FILES, NAMES, get_datasets
+from course_utils.datasets import NAMES, ON_DISK, get_datasets
 from course_utils.dataset_files import (DatasetCorruptError, DatasetNotFoundError, check_idx_split,
                                         read_cifar_batch, read_cifar_meta)
 
-__all__ = ["DatasetStatus", "Outcome", "FOLDER", "check_dataset", "find_layout",
+__all__ = ["DatasetStatus", "Outcome", "check_dataset", "find_layout",
            "install_from", "download", "PARTIAL_ADVICE"]
 
-#: Images per split in the official MNIST and Fashion-MNIST (train, test).
-_IDX_SIZES = (60_000, 10_000)
 #: What to tell someone who has a partial sample, such as ../shared/data.
 PARTIAL_ADVICE = "partial sample: fine for smoke mode, download the full set for real runs"
 _ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
@@ -97,10 +94,10 @@ def check_dataset(name: str, root: Path) -> DatasetStatus:
     headers and counts for MNIST, the safe unpickler for CIFAR-10. A file or
     folder without read permission gives the state ``unreadable``, not an exception.
     """
-    folder = Path(root) / FOLDER[name]
+    folder = Path(root) / ON_DISK[name].folder
     try:
         if not folder.is_dir():
-            return DatasetStatus(name, "missing", f"no {FOLDER[name]}/ folder in {root}")
+            return DatasetStatus(name, "missing", f"no {ON_DISK[name].folder}/ folder in {root}")
         if name == "cifar10":
             return _check_cifar10(folder)
         return _check_idx(name, folder)
@@ -112,12 +109,12 @@ def check_dataset(name: str, root: Path) -> DatasetStatus:
 
 def _check_idx(name: str, folder: Path) -> DatasetStatus:
     """MNIST-style IDX files: each header must match its file's size, and images match labels."""
-    missing = [file for file in _IDX_FILES if not (folder / file).is_file()]
+    missing = [file for file in ON_DISK[name].files if not (folder / file).is_file()]
     if missing:
         return DatasetStatus(name, "corrupt", f"{folder.name}/ lacks {', '.join(missing)}")
     counts = tuple(check_idx_split(folder / "raw", split) for split in ("train", "t10k"))
     detail = f"{counts[0]:,} training + {counts[1]:,} test images"
-    if counts != _IDX_SIZES:
+    if counts != ON_DISK[name].sizes:
         return DatasetStatus(name, "partial", f"{detail}; {PARTIAL_ADVICE}")
     problem = _check_idx_archives(name, folder / "raw")
     if problem:
@@ -138,9 +135,9 @@ def _check_idx_archives(name: str, raw: Path) -> str | None:
             continue  # a copy without its archives: the headers and sizes are all we can check
         unpacked = archive.removesuffix(".gz")
         if not check_integrity(str(gz), md5):
-            return f"{FOLDER[name]}/raw/{archive} does not match the MD5 sum of the official download"
+            return f"{ON_DISK[name].folder}/raw/{archive} does not match the MD5 sum of the official download"
         if not _same_bytes(gzip.open(gz), raw / unpacked):
-            return f"{FOLDER[name]}/raw/{unpacked} differs from {archive}, which unpacks to it"
+            return f"{ON_DISK[name].folder}/raw/{unpacked} differs from {archive}, which unpacks to it"
     return None
 
 
@@ -163,7 +160,8 @@ def _check_cifar10(folder: Path) -> DatasetStatus:
     if missing:
         return DatasetStatus("cifar10", "corrupt", f"{folder.name}/ lacks {', '.join(missing)}")
     if all(check_integrity(str(folder / f), md5) for f, md5 in files):
-        return DatasetStatus("cifar10", "complete", "50,000 training + 10,000 test images (checksums match)")
+        train, test = ON_DISK["cifar10"].sizes
+        return DatasetStatus("cifar10", "complete", f"{train:,} training + {test:,} test images (checksums match)")
     read_cifar_meta(folder / CIFAR10.meta["filename"])
     rows = {f: len(read_cifar_batch(folder / f)["labels"]) for f, _ in files[:-1]}
     train = sum(n for f, n in rows.items() if f != "test_batch")
@@ -175,7 +173,7 @@ def find_layout(root: Path) -> Path | None:
     """The folder holding torchvision's layout: ``root`` itself or one folder down."""
     candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
     for candidate in candidates:
-        if any((candidate / FOLDER[name]).is_dir() for name in NAMES):
+        if any((candidate / ON_DISK[name].folder).is_dir() for name in NAMES):
             return candidate
     return None
 
@@ -209,12 +207,12 @@ def install_from(source: Path, dest: Path, names: tuple[str, ...] = NAMES) -> li
         else:
             layout = find_layout(source)
         if layout is None:
-            looked = ", ".join(f"{FOLDER[n]}/" for n in names)
+            looked = ", ".join(f"{ON_DISK[n].folder}/" for n in names)
             return [Outcome(n, "failed", f"{source} holds none of {looked} (at the top or one folder down)")
                     for n in names]
         outcomes = []
         for name in names:
-            if _same_folder(layout / FOLDER[name], dest / FOLDER[name]):
+            if _same_folder(layout / ON_DISK[name].folder, dest / ON_DISK[name].folder):
                 status = check_dataset(name, dest)
                 result = "present" if status.usable else "failed"
                 outcomes.append(Outcome(name, result, f"{status.state}: {status.detail}"))
@@ -252,17 +250,17 @@ def _install_one(name: str, layout: Path, dest: Path, tmp: Path, *, origin: str)
         return Outcome(name, "failed", f"the copy {origin} is {offered.state}: {offered.detail}")
     if before.state == "partial" and offered.state == "partial":
         return Outcome(name, "present", f"partial: {before.detail}")
-    staged = tmp / "staged" / FOLDER[name]
+    staged = tmp / "staged" / ON_DISK[name].folder
     if not _is_inside(layout, tmp):  # a folder on a stick: copy it next to its destination first
-        shutil.copytree(layout / FOLDER[name], staged, copy_function=shutil.copyfile)
+        shutil.copytree(layout / ON_DISK[name].folder, staged, copy_function=shutil.copyfile)
     else:
         staged.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(layout / FOLDER[name], staged)
+        os.replace(layout / ON_DISK[name].folder, staged)
     _make_writable(staged)  # a read-only stick or archive must not give read-only data
     copied = check_dataset(name, staged.parent)
     if copied != offered:  # the copy changed on the way (a flaky drive)
         return Outcome(name, "failed", f"the copied files do not check out ({copied.detail}); nothing was installed")
-    target = dest / FOLDER[name]
+    target = dest / ON_DISK[name].folder
     if not target.exists():  # the usual case: one rename puts the whole dataset in place
         os.replace(staged, target)
     else:  # a partial or corrupt copy: replace its files, keep whatever else the folder holds

@@ -5,7 +5,8 @@ import torch
 from PIL import Image
 
 from course_utils.classify import classify, open_image, prepare_image
-from course_utils.data import get_loaders, get_transforms, load_tensors
+from course_utils.data import get_loaders
+from course_utils.datasets import get_transforms, load_tensors
 from course_utils.models import MnistResNet
 from course_utils.train import fit
 

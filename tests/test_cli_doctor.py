@@ -21,7 +21,9 @@ import torch
 from course_utils.cli import main
 from course_utils.commands import doctor
 from course_utils.config import REPO_ROOT
-from course_utils.staging import FOLDER
+from course_utils.datasets import ON_DISK
+
+FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}
 
 
 @pytest.fixture
@@ -267,13 +269,13 @@ def test_gpu_speed_verdict_against_a_t4_class_threshold():
 
 def test_cuda_gpu_is_named_and_timed_in_the_dtype_training_uses(monkeypatch):
     import course_utils.config
-    import course_utils.train
+    import course_utils.fast
     from types import SimpleNamespace
 
     monkeypatch.setattr(course_utils.config, "get_device", lambda: torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "get_device_properties",
                         lambda device: SimpleNamespace(name="Tesla T4", total_memory=15 * 2**30))
-    monkeypatch.setattr(course_utils.train, "autocast_dtype", lambda device: torch.float16)
+    monkeypatch.setattr(course_utils.fast, "autocast_dtype", lambda device: torch.float16)
     timed = []
     monkeypatch.setattr(doctor, "matmul_tflops", lambda device, dtype: timed.append(dtype) or 22.0)
     check = doctor.check_device()

@@ -21,8 +21,10 @@ import torchvision.datasets.utils
 
 from course_utils import staging
 from course_utils.cli import main
-from course_utils.data import get_datasets
-from course_utils.staging import FOLDER, check_dataset
+from course_utils.datasets import ON_DISK, get_datasets
+from course_utils.staging import check_dataset
+
+FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}
 
 ALL = ("mnist", "fashion_mnist", "cifar10")
 

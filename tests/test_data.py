@@ -18,11 +18,11 @@ import torch
 import torchvision.datasets.utils
 from torchvision import transforms
 
-from course_utils import config, data
-from course_utils.data import (
-    CLASSES, IMAGE_SIZE, IN_CHANNELS, MEAN, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE, STD,
-    DatasetCorruptError, DatasetNotFoundError, denormalize, get_datasets, get_loaders,
-    get_transforms, load_tensors,
+from course_utils import config, data, datasets
+from course_utils.data import SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE, get_loaders
+from course_utils.datasets import (
+    CLASSES, IMAGE_SIZE, IN_CHANNELS, MEAN, STD, DatasetCorruptError, DatasetNotFoundError,
+    denormalize, get_datasets, get_transforms, load_tensors,
 )
 
 SAMPLE_FILE = {
@@ -82,8 +82,8 @@ def copy_cifar(cifar_dir: Path, tmp_path: Path) -> Path:
 # --- constants -------------------------------------------------------------------
 
 def test_classes_means_and_stds_agree_with_each_dataset():
-    assert set(CLASSES) == set(MEAN) == set(STD) == set(IN_CHANNELS) == set(data.NAMES)
-    for name in data.NAMES:
+    assert set(CLASSES) == set(MEAN) == set(STD) == set(IN_CHANNELS) == set(datasets.NAMES)
+    for name in datasets.NAMES:
         assert len(CLASSES[name]) == 10
         assert len(MEAN[name]) == len(STD[name]) == IN_CHANNELS[name]
     assert CLASSES["mnist"][7] == "7"
@@ -93,7 +93,7 @@ def test_classes_means_and_stds_agree_with_each_dataset():
 
 def test_data_dir_is_reexported_from_config(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    assert data.data_dir() == tmp_path.resolve()
+    assert config.data_dir() == tmp_path.resolve()
 
 
 def test_unknown_dataset_name_raises_value_error_listing_valid_names():
@@ -238,18 +238,18 @@ def test_default_num_workers_is_zero_on_small_machines_else_up_to_four(monkeypat
 # --- the validation split --------------------------------------------------------
 
 def test_val_indices_are_disjoint_complete_and_the_same_every_time():
-    train, val = data.val_indices(1000, 100)
+    train, val = datasets.val_indices(1000, 100)
     assert len(val) == 100 and len(train) == 900
     assert not set(train) & set(val) and sorted(train + val) == list(range(1000))
-    assert data.val_indices(1000, 100) == (train, val)
+    assert datasets.val_indices(1000, 100) == (train, val)
     assert val != list(range(100))  # drawn at random, not the first images (files may be sorted)
-    assert data.val_indices(1000, 100, seed=1)[1] != val
+    assert datasets.val_indices(1000, 100, seed=1)[1] != val
 
 
 @pytest.mark.parametrize("bad", [0, -5, 1000, 2000, 10.5, True, "100"])
 def test_val_size_must_leave_training_images_and_be_a_count(bad):
     with pytest.raises(ValueError, match=r"val_size must be a whole number of images between 1 and 999"):
-        data.val_indices(1000, bad)
+        datasets.val_indices(1000, bad)
 
 
 def test_get_loaders_holds_out_a_validation_split_read_like_the_test_set(cifar_dir):
@@ -290,20 +290,28 @@ def test_smoke_mode_keeps_a_small_validation_split_too(mnist_dir, monkeypatch, c
     sizes = len(train_loader.dataset), len(val_loader.dataset), len(test_loader.dataset)
     assert sizes == (SMOKE_TRAIN_SIZE, data.SMOKE_VAL_SIZE, SMOKE_TEST_SIZE) == (512, 128, 256)
     assert not set(train_loader.dataset.dataset.indices[:512]) & set(val_loader.dataset.dataset.indices[:128])
-    assert capsys.readouterr().out.strip() == ("Smoke mode (COURSE_SMOKE=1): using 512 training, 128 "
-                                               "validation and 256 test images of mnist.")
+    assert capsys.readouterr().out == ""  # the library prints nothing
 
 
 # --- smoke mode --------------------------------------------------------------------
 
-def test_smoke_mode_caps_both_splits_and_prints_one_notice(mnist_dir, monkeypatch, capsys):
+def test_smoke_mode_caps_both_splits_and_prints_nothing(mnist_dir, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_SMOKE", "1")
     train_loader, test_loader = get_loaders("mnist", root=mnist_dir, num_workers=0, download=False)
     assert len(train_loader.dataset) == SMOKE_TRAIN_SIZE == 512
     assert len(test_loader.dataset) == SMOKE_TEST_SIZE == 256
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines == ["Smoke mode (COURSE_SMOKE=1): using the first 512 training and 256 "
-                     "test images of mnist."]
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_the_smoke_argument_overrides_course_smoke_either_way(mnist_dir, monkeypatch, on_device):
+    options = dict(root=mnist_dir, num_workers=0, on_device=on_device, device="cpu")
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    train, test = get_loaders("mnist", smoke=True, **options)
+    assert (len(train.dataset), len(test.dataset)) == (SMOKE_TRAIN_SIZE, SMOKE_TEST_SIZE)
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    train, test = get_loaders("mnist", smoke=False, **options)
+    assert len(train.dataset) > SMOKE_TRAIN_SIZE and len(test.dataset) > SMOKE_TEST_SIZE
 
 
 def test_smoke_mode_keeps_a_smaller_explicit_subset(mnist_dir, monkeypatch):
@@ -319,14 +327,12 @@ def test_no_notice_and_full_sizes_outside_smoke_mode(mnist_dir, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_smoke_mode_reads_the_partial_cifar_copy_from_course_data_dir(cifar_dir, monkeypatch, capsys):
+def test_smoke_mode_reads_the_partial_cifar_copy_from_course_data_dir(cifar_dir, monkeypatch):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    train_loader, test_loader = get_loaders("cifar10", batch_size=64, num_workers=0, download=False)
+    with pytest.warns(datasets.PartialDatasetWarning, match="partial copy of CIFAR-10.*5,085 training"):
+        train_loader, test_loader = get_loaders("cifar10", batch_size=64, num_workers=0, download=False)
     assert len(train_loader.dataset) == 512 and len(test_loader.dataset) == 200
     assert next(iter(train_loader))[0].shape == (64, 3, 32, 32)
-    out = capsys.readouterr().out
-    assert "partial copy of CIFAR-10" in out and "5,085 training" in out
-    assert "first 512 training and 200 test images of cifar10" in out
 
 
 # --- missing, offline, partial and damaged data ------------------------------------
@@ -390,12 +396,14 @@ def test_partial_cifar_copy_offline_with_download_gives_the_corrupt_message_not_
     assert offline == [], "a partial copy must not trigger a download"
 
 
-def test_partial_cifar_copy_with_allow_partial_prints_one_notice(cifar_dir, capsys):
-    get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
-    assert "partial copy of CIFAR-10" in lines[0] and "5,085 training" in lines[0]
-    assert "checksums not checked" in lines[0]
+def test_partial_cifar_copy_with_allow_partial_warns_once_and_prints_nothing(cifar_dir, capsys):
+    with pytest.warns(datasets.PartialDatasetWarning) as caught:
+        get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "partial copy of CIFAR-10" in message and "5,085 training" in message
+    assert "checksums not checked" in message and caught[0].filename == __file__  # points at the call
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
@@ -435,11 +443,11 @@ def test_denormalize_undoes_normalize_and_clamps_to_unit_range(name):
     assert extreme.max() == 1.0 and denormalize(-extreme * 100, name).min() == 0.0
 
 
-def test_load_tensors_returns_uint8_nchw_images_matching_the_dataset(cifar_dir, capsys):
-    images, labels = load_tensors("cifar10", root=cifar_dir, allow_partial=True)
+def test_load_tensors_returns_uint8_nchw_images_matching_the_dataset(cifar_dir):
+    with pytest.warns(datasets.PartialDatasetWarning, match="partial copy"):
+        images, labels = load_tensors("cifar10", root=cifar_dir, allow_partial=True)
     assert images.shape == (5085, 3, 32, 32) and images.dtype == torch.uint8
     assert labels.shape == (5085,) and labels.dtype == torch.int64
-    assert "partial copy" in capsys.readouterr().out
     train, _ = get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
     expected_image, expected_label = train[7]
     by_hand = transforms.Normalize(MEAN["cifar10"], STD["cifar10"])(images[7].float() / 255)
@@ -467,7 +475,7 @@ def test_load_tensors_never_downloads_by_default(tmp_path, offline):
     (lambda root: get_loaders("mnist", root=root, download=False, subset=True), ("subset", "True")),
     (lambda root: get_loaders("mnist", 0, root=root, download=False), ("batch_size", "0")),
     (lambda root: get_loaders("mnist", 12.5, root=root, download=False), ("batch_size", "12.5")),
-    (lambda root: get_loaders("mnist", root=root, download=False, subset=2.5, fast=True), ("subset", "2.5")),
+    (lambda root: get_loaders("mnist", root=root, download=False, subset=2.5, on_device=True), ("subset", "2.5")),
     (lambda root: get_datasets("mnist", root=root, download=False, resize=0), ("resize", "0")),
     (lambda root: get_loaders("mnist", root=root, download=False, resize=-32), ("resize", "-32")),
 ])

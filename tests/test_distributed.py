@@ -111,13 +111,12 @@ def test_local_rank_0_downloads_first_then_the_other_ranks_only_open(monkeypatch
     from course_utils.commands import train as command
 
     events = []
-    images = torch.utils.data.TensorDataset(torch.zeros(8, 1, 28, 28), torch.zeros(8, dtype=torch.long))
 
-    def get_datasets(name, *, download, **kwargs):
+    def get_loaders(name, batch_size, *, download, **kwargs):
         events.append(f"open, download={download}")
-        return images, images
+        return [], []
 
-    monkeypatch.setattr(command, "get_datasets", get_datasets)
+    monkeypatch.setattr(command, "get_loaders", get_loaders)
     monkeypatch.setattr(command.ddp, "barrier", lambda: events.append("barrier"))
     args = build_parser("train").parse_args(["train", *TINY, "--download", "--out", "unused"])
     for rank in (0, 1):  # what each of two processes does, one after the other
@@ -129,15 +128,15 @@ def test_local_rank_0_downloads_first_then_the_other_ranks_only_open(monkeypatch
 def test_a_failed_download_on_local_rank_0_still_lets_the_other_ranks_go_on(monkeypatch):
     from course_utils.cli import build_parser
     from course_utils.commands import train as command
-    from course_utils.data import DatasetNotFoundError
+    from course_utils.datasets import DatasetNotFoundError
 
     events = []
 
-    def get_datasets(name, *, download, **kwargs):
+    def get_loaders(name, batch_size, *, download, **kwargs):
         events.append(f"open, download={download}")
         raise DatasetNotFoundError("no network")
 
-    monkeypatch.setattr(command, "get_datasets", get_datasets)
+    monkeypatch.setattr(command, "get_loaders", get_loaders)
     monkeypatch.setattr(command.ddp, "barrier", lambda: events.append("barrier"))
     args = build_parser("train").parse_args(["train", *TINY, "--download", "--out", "unused"])
     with pytest.raises(DatasetNotFoundError):

@@ -1,15 +1,16 @@
-"""The fast path: on-device loader, its augmentation, prepare_model, one_cycle, evaluate_tta."""
+"""The fast path: the on-device loader and its augmentation (data), prepare_model (fast),
+one_cycle and test-time augmentation (train)."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.data import MEAN, STD, get_loaders
-from course_utils.fast import (DeviceLoader, crop_and_flip, evaluate_tta, fast_loaders, one_cycle,
-                               prepare_model)
+from course_utils.data import DeviceLoader, crop_and_flip, get_loaders
+from course_utils.datasets import MEAN, STD
+from course_utils.fast import prepare_model
 from course_utils.models import MnistResNet
-from course_utils.train import evaluate, fit
+from course_utils.train import evaluate, fit, one_cycle
 
 CPU = torch.device("cpu")
 
@@ -53,7 +54,7 @@ def test_normalisation_maps_0_and_255_to_the_expected_values():
 
 def test_normalisation_matches_torchvision_on_real_cifar10(cifar_root):
     from torchvision import transforms
-    train, _ = fast_loaders("cifar10", 16, device=CPU, augment=False, subset=16, root=cifar_root,
+    train, _ = get_loaders("cifar10", 16, on_device=True, device=CPU, augment=False, subset=16, root=cifar_root,
                             download=False, allow_partial=True)
     x, _ = next(iter(DeviceLoader(train.images, train.labels, batch_size=16, mean=MEAN["cifar10"],
                                   std=STD["cifar10"], device=CPU)))
@@ -129,7 +130,7 @@ def test_no_flip_when_flip_is_false():
 
 
 def test_test_loader_is_neither_augmented_nor_shuffled(mnist_root):
-    _, test = fast_loaders("mnist", 100, device=CPU, subset=200, root=mnist_root, download=False)
+    _, test = get_loaders("mnist", 100, on_device=True, device=CPU, subset=200, root=mnist_root, download=False, augment=True)
     assert not test.augment and not test.shuffle
     first = torch.cat([y for _, y in test])
     assert torch.equal(first, torch.cat([y for _, y in test]))
@@ -137,10 +138,10 @@ def test_test_loader_is_neither_augmented_nor_shuffled(mnist_root):
 
 
 def test_mnist_is_not_flipped_but_fashion_mnist_and_cifar10_are(mnist_root, fashion_root, cifar_root):
-    mnist, _ = fast_loaders("mnist", 64, device=CPU, subset=64, root=mnist_root, download=False)
-    fashion, _ = fast_loaders("fashion_mnist", 64, device=CPU, subset=64, root=fashion_root, download=False)
-    cifar, _ = fast_loaders("cifar10", 64, device=CPU, subset=64, root=cifar_root, download=False,
-                            allow_partial=True)
+    mnist, _ = get_loaders("mnist", 64, on_device=True, device=CPU, subset=64, root=mnist_root, download=False, augment=True)
+    fashion, _ = get_loaders("fashion_mnist", 64, on_device=True, device=CPU, subset=64, root=fashion_root, download=False, augment=True)
+    cifar, _ = get_loaders("cifar10", 64, on_device=True, device=CPU, subset=64, root=cifar_root, download=False,
+                            allow_partial=True, augment=True)
     assert (mnist.flip, fashion.flip, cifar.flip) == (False, True, True)
     assert (mnist.crop_padding, cifar.crop_padding) == (3, 4)  # 1/8 of the side, as get_transforms
 
@@ -182,11 +183,11 @@ def test_unpadded_test_shards_count_every_image_exactly_once():
 
 
 def test_fast_loaders_pad_training_shards_but_not_test_shards(monkeypatch):
-    import course_utils.fast as fast
+    import course_utils.data as data
     images, labels = random_images(10, c=1), torch.arange(10)
-    monkeypatch.setattr(fast, "load_tensors", lambda *a, **k: (images, labels))
+    monkeypatch.setattr(data, "load_tensors", lambda *a, **k: (images, labels))
     monkeypatch.delenv("COURSE_SMOKE", raising=False)
-    pairs = [fast.fast_loaders("mnist", 4, device="cpu", rank=r, world_size=3) for r in range(3)]
+    pairs = [get_loaders("mnist", 4, on_device=True, device="cpu", rank=r, world_size=3, augment=True) for r in range(3)]
     assert [len(train.dataset) for train, _ in pairs] == [4, 4, 4]
     test_labels = torch.cat([labels_of_one_epoch(test) for _, test in pairs])
     assert sorted(test_labels.tolist()) == list(range(10))
@@ -216,7 +217,7 @@ def test_generator_state_round_trip_resumes_the_same_batches():
 
 def test_unknown_dataset_name_says_which_names_exist():
     with pytest.raises(ValueError, match="Unknown dataset 'cifar100'.*'cifar10'"):
-        fast_loaders("cifar100")
+        get_loaders("cifar100", on_device=True, augment=True)
 
 
 def test_float_images_are_refused_with_the_fix():
@@ -235,7 +236,7 @@ def test_three_dimensional_images_are_refused():
 
 
 def test_batch_size_below_one_is_refused():
-    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
         make_loader(random_images(4), batch_size=0)
 
 
@@ -246,7 +247,7 @@ def test_labels_must_match_images():
 
 def test_get_loaders_fast_refuses_resize():
     with pytest.raises(ValueError, match="drop resize"):
-        get_loaders("mnist", fast=True, resize=32)
+        get_loaders("mnist", on_device=True, resize=32)
 
 
 # --- model set-up, schedule, test-time augmentation ----------------------------
@@ -284,11 +285,11 @@ def test_prepare_model_changes_the_layout_in_place_so_the_optimizer_still_trains
 
 
 def test_fit_fast_prepares_the_model_and_trains_as_without(monkeypatch):
-    import course_utils.fast as fast_module
+    import course_utils.train as train_module
 
     prepared = []
-    real = fast_module.prepare_model
-    monkeypatch.setattr(fast_module, "prepare_model", lambda m, d: prepared.append(m) or real(m, d))
+    real = train_module.prepare_model
+    monkeypatch.setattr(train_module, "prepare_model", lambda m, d: prepared.append(m) or real(m, d))
     runs = []
     for fast in (False, True):
         torch.manual_seed(0)
@@ -344,7 +345,7 @@ def test_evaluate_tta_equals_evaluate_on_a_flip_invariant_model():
     torch.manual_seed(0)
     loader = make_loader(random_images(20), torch.randint(0, 3, (20,)))
     model = MirrorInvariant()
-    plain, tta = evaluate(model, loader, device=CPU), evaluate_tta(model, loader, device=CPU)
+    plain, tta = evaluate(model, loader, device=CPU), evaluate(model, loader, device=CPU, tta=True)
     assert tta["n"] == plain["n"] == 20
     assert tta["accuracy"] == plain["accuracy"] and tta["loss"] == pytest.approx(plain["loss"], rel=1e-5)
 
@@ -354,29 +355,29 @@ def test_evaluate_tta_averages_the_logits_of_the_image_and_its_mirror():
     loader = make_loader(random_images(8, c=1), torch.zeros(8, dtype=torch.long), batch_size=8)
     x, y = next(iter(loader))
     expected = nn.functional.cross_entropy((model(x) + model(x.flip(-1))) / 2, y).item()
-    assert evaluate_tta(model, loader, device=CPU)["loss"] == pytest.approx(expected, rel=1e-5)
+    assert evaluate(model, loader, device=CPU, tta=True)["loss"] == pytest.approx(expected, rel=1e-5)
 
 
 # --- it trains --------------------------------------------------------------------
 
 def test_get_loaders_fast_returns_device_loaders(mnist_root):
-    train, test = get_loaders("mnist", 64, root=mnist_root, subset=128, download=False, fast=True)
+    train, test = get_loaders("mnist", 64, root=mnist_root, subset=128, download=False, on_device=True)
     assert isinstance(train, DeviceLoader) and isinstance(test, DeviceLoader)
     assert len(train.dataset) == len(test.dataset) == 128
 
 
-def test_smoke_mode_caps_the_fast_loaders_like_get_loaders(mnist_root, monkeypatch, capsys):
+def test_smoke_mode_caps_the_fast_loaders_like_get_loaders(mnist_root, monkeypatch):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    train, test = fast_loaders("mnist", 64, device=CPU, root=mnist_root, download=False)
+    train, test = get_loaders("mnist", 64, on_device=True, device=CPU, root=mnist_root, download=False, augment=True)
     assert (len(train.dataset), len(test.dataset)) == (512, 256)
-    notice = "Smoke mode (COURSE_SMOKE=1): using the first 512 training and 256 test images"
-    assert notice in capsys.readouterr().out
+    train, test = get_loaders("mnist", 64, on_device=True, device=CPU, root=mnist_root, smoke=False)
+    assert len(train.dataset) > 512 and len(test.dataset) > 256  # smoke=False overrides COURSE_SMOKE
 
 
 def test_fit_resumes_a_fast_loader_run_identically(tmp_path, mnist_root):
     def run(epochs, resume):
         torch.manual_seed(0)
-        train, _ = fast_loaders("mnist", 64, device=CPU, subset=128, root=mnist_root, download=False)
+        train, _ = get_loaders("mnist", 64, on_device=True, device=CPU, subset=128, root=mnist_root, download=False, augment=True)
         model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
         return model, fit(model, train, epochs=epochs, lr=1e-2, device=CPU, progress=False,
                           checkpoint=tmp_path / "run.pt", resume=resume)
@@ -395,7 +396,7 @@ def test_fast_path_trains_mnist_as_well_as_the_standard_path(mnist_root):
     for fast in (False, True):
         torch.manual_seed(0)
         train, test = get_loaders("mnist", 64, root=mnist_root, augment=True, download=False,
-                                  num_workers=0, fast=fast)
+                                  num_workers=0, on_device=fast)
         model = MnistResNet()
         fit(model, train, epochs=2, lr=2e-3, device=CPU, progress=False)
         results[fast] = evaluate(model, test, device=CPU)["accuracy"]
@@ -405,7 +406,7 @@ def test_fast_path_trains_mnist_as_well_as_the_standard_path(mnist_root):
 
 def test_fast_loaders_hold_out_the_same_validation_images_as_get_loaders(mnist_root):
     plain = get_loaders("mnist", 64, root=mnist_root, val_size=100, num_workers=0, download=False)
-    fast = fast_loaders("mnist", 64, root=mnist_root, val_size=100, download=False, device=CPU, augment=False)
+    fast = get_loaders("mnist", 64, on_device=True, root=mnist_root, val_size=100, download=False, device=CPU, augment=False)
     assert len(fast) == 3 and len(fast[1].images) == 100
     plain_val = torch.cat([x for x, _ in plain[1]])
     fast_val = torch.cat([x for x, _ in fast[1]])

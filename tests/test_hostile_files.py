@@ -21,9 +21,12 @@ from pathlib import Path
 import pytest
 
 from course_utils.cli import main
-from course_utils.data import DatasetCorruptError, get_datasets, get_loaders, load_tensors
+from course_utils.data import get_loaders
 from course_utils.dataset_files import read_cifar_batch
-from course_utils.staging import FOLDER, check_dataset
+from course_utils.datasets import ON_DISK, DatasetCorruptError, get_datasets, load_tensors
+from course_utils.staging import check_dataset
+
+FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,7 +98,7 @@ def test_library_entry_points_never_run_a_hostile_batch(hostile, entry):
         "get_datasets without allow_partial": lambda: get_datasets("cifar10", root=root, download=False),
         "get_loaders": lambda: get_loaders("cifar10", root=root, download=False, allow_partial=True),
         "get_loaders fast": lambda: get_loaders("cifar10", root=root, download=False,
-                                                allow_partial=True, fast=True),
+                                                allow_partial=True, on_device=True),
         "load_tensors": lambda: load_tensors("cifar10", root=root, allow_partial=True),
         "check_dataset": lambda: check_dataset("cifar10", root),
     }

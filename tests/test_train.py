@@ -9,7 +9,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weights
 from course_utils.data import get_loaders
 from course_utils.models import MnistResNet
-from course_utils.train import History, TrainingDivergedError, autocast_dtype, evaluate, fit, predict
+from course_utils.fast import autocast_dtype
+from course_utils.train import History, TrainingDivergedError, evaluate, fit, predict
 
 
 def blobs(n=256, seed=0):
@@ -501,12 +502,40 @@ def test_scoring_gives_every_submodule_its_own_mode_back(call):
     from PIL import Image
 
     from course_utils.classify import classify
-    from course_utils.fast import evaluate_tta
     model = _model_with_a_frozen_batch_norm()
     loader = [(torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]))]
     run = {"evaluate": lambda: evaluate(model, loader, device="cpu"),
            "predict": lambda: predict(model, loader, device="cpu"),
-           "evaluate_tta": lambda: evaluate_tta(model, loader, device="cpu"),
+           "evaluate_tta": lambda: evaluate(model, loader, device="cpu", tta=True),
            "classify": lambda: classify(model, Image.new("L", (28, 28), 255), "mnist")}[call]
     run()
     assert model.training and not model.block1.bn1.training and model.block2.bn1.training
+
+
+def test_resuming_a_get_loaders_run_continues_the_same_shuffle_as_a_straight_run(mnist_root, tmp_path):
+    def run(epochs, resume):
+        torch.manual_seed(0)
+        train, _ = get_loaders("mnist", 64, root=mnist_root, subset=256, num_workers=0, seed=3)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+        fit(model, train, epochs=epochs, lr=1e-2, device="cpu", progress=False,
+            checkpoint=tmp_path / "run.pt", resume=resume)
+        return model
+    straight = run(2, resume=False)
+    (tmp_path / "run.pt").unlink()
+    run(1, resume=False)
+    resumed = run(2, resume=True)  # a fresh loader: its shuffle must continue, not start over
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(),
+                                                  resumed.state_dict().values()))
+
+
+@pytest.mark.parametrize("total", range(1, 41))
+def test_one_cycle_steps_through_any_number_of_steps(total):
+    from course_utils.train import one_cycle
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = one_cycle(optimizer, 0.1, epochs=1, steps_per_epoch=total)
+    lrs = []
+    for _ in range(total):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert max(lrs) <= 0.1 + 1e-12 and lrs[0] < 0.1 or total == 1

@@ -161,7 +161,7 @@ def check_device() -> Check:
                      "GFLOP/s): fine for smoke mode (COURSE_SMOKE=1) and short runs of the small "
                      "notebooks; for the rest use a GPU",
                      "on Colab: Runtime > Change runtime type > T4 GPU" if on_colab() else None)
-    from course_utils.train import autocast_dtype
+    from course_utils.fast import autocast_dtype
     dtype = autocast_dtype(device) or torch.float32
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -246,8 +246,8 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
     checks = [Check("ok", f"data folder {root}" + (" (COURSE_DATA_DIR chooses another)" if default else ""))]
     if _import_error("torchvision") is not None:  # it reads CIFAR-10's checksums
         return checks + [Check("skip", "datasets not checked: that needs torchvision (see above)")]
-    from course_utils.data import NAMES
-    from course_utils.staging import FOLDER, check_dataset
+    from course_utils.datasets import NAMES, ON_DISK
+    from course_utils.staging import check_dataset
     for name in NAMES:
         status = check_dataset(name, root)
         fix = f"{fetch} {name}{to}"
@@ -260,7 +260,7 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
                                 "COURSE_SMOKE=1 is not set)", fix))
         elif status.state == "unreadable":
             checks.append(Check("FAIL", f"{name}: unreadable: {status.detail}",
-                                _readable_fix(root / FOLDER[name])))
+                                _readable_fix(root / ON_DISK[name].folder)))
         else:
             checks.append(Check("FAIL", f"{name}: {status.state}: {status.detail}", fix + offline))
     return checks

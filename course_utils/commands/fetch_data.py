@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from course_utils.config import data_dir
-from course_utils.data import NAMES
+from course_utils.datasets import NAMES
 from course_utils.staging import Outcome, download, install_from
 
 

@@ -30,18 +30,17 @@ from typing import Iterator
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
-from torch.utils.data.distributed import DistributedSampler
 
 from course_utils import distributed as ddp
 from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weights
 from course_utils.config import get_device, is_smoke
-from course_utils.data import (IMAGE_SIZE, IN_CHANNELS, NAMES, SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE,
-                               SMOKE_VAL_SIZE,
-                               DatasetCorruptError, DatasetNotFoundError, default_num_workers,
-                               get_datasets)
+from course_utils.data import get_loaders
+from course_utils.datasets import (IMAGE_SIZE, IN_CHANNELS, NAMES, ChecksumMismatchError,
+                                   DatasetCorruptError, DatasetNotFoundError)
+from course_utils.fast import prepare_model
 from course_utils.models import CifarResNet, MnistResNet, SequentialCNN, resnet18
-from course_utils.train import TrainingDivergedError, config_differences, evaluate, fit, show_setting
+from course_utils.train import (TrainingDivergedError, config_differences, evaluate, fit, one_cycle,
+                                show_setting)
 
 MODELS = ("sequential_cnn", "mnist_resnet", "cifar_resnet20", "resnet18")
 #: The optimizer each model trains best with, as in its notebook.
@@ -181,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     except (UsageError, DatasetNotFoundError, DatasetCorruptError, CheckpointError,
             TrainingDivergedError) as err:
         if ddp.is_main() or not isinstance(err, UsageError):  # usage errors: say it once
-            print(f"{where}error: {cli_advice(str(err), args.data)}", file=sys.stderr)
+            print(f"{where}error: {explain(err)}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
     except OSError as err:  # writing a checkpoint or a log into --out: a full disk, say
         if not isinstance(err.filename, str) or not Path(err.filename).resolve().is_relative_to(
@@ -208,22 +207,30 @@ def run(args: argparse.Namespace) -> int:
         ddp.cleanup()
 
 
-def cli_advice(message: str, data: str) -> str:
-    """An error from ``course_utils.data`` or ``fit``, its advice to Python callers reworded for this command.
+def explain(err: Exception) -> str:
+    """What went wrong and what to do, in this command's words (its options, not Python arguments).
 
-    >>> cli_advice("... pass allow_partial=True (smoke mode ...)", "cifar10")
-    '... add --allow-partial (smoke mode ...)'
+    The data errors carry their facts (``name``, ``root``, ``missing``, ``cause``), so the
+    advice is written here from them; other errors already speak for themselves.
     """
-    for python, command_line in ((f"get_datasets({data!r}, download=True), or ", ""),
-                                 (f"get_datasets({data!r}, download=True)",
-                                  f"python -m course_utils fetch-data {data}"),
-                                 ("download=False was passed", "--no-download was passed"),
-                                 ("pass allow_partial=True", "add --allow-partial"),
-                                 ("resume=False (overwrites it)", "--no-resume (overwrites it)"),
-                                 ("another checkpoint path (run_dir names one per configuration)",
-                                  "a new --out")):
-        message = message.replace(python, command_line)
-    return message
+    if isinstance(err, DatasetNotFoundError) and err.name is not None:
+        why = ("--no-download was passed" if err.cause is None
+               else f"downloading failed ({err.cause})")
+        return (f"{err.name} is not in {err.root} (missing: {', '.join(err.missing)}), and {why}. "
+                f"Stage it on a machine with internet with python -m course_utils fetch-data "
+                f"{err.name} (--to DIR, then fetch-data --from DIR here), or point --data-dir "
+                "(or COURSE_DATA_DIR) at a staged copy.")
+    if isinstance(err, ChecksumMismatchError) and err.name is not None:
+        return (f"the {err.name} copy in {err.root} is incomplete or corrupt ({err.cause}). To read "
+                "it as a partial sample, such as the course's sample data, add --allow-partial; "
+                f"for real runs stage the full set with python -m course_utils fetch-data {err.name}.")
+    if isinstance(err, DatasetCorruptError) and err.name is not None:
+        return (f"{err}\nFrom the command line: python -m course_utils fetch-data {err.name} "
+                "stages a fresh copy (python -m course_utils doctor checks one).")
+    if isinstance(err, CheckpointError):
+        return (f"{err}\nFrom the command line: --no-resume starts afresh (replacing "
+                "checkpoint.pt and history.json), or choose a new --out.")
+    return str(err)
 
 
 def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int) -> int:
@@ -244,8 +251,8 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
     train_loader, val_loader, test_loader = make_loaders(args, batch, rank, world_size, device, local_rank)
     torch.manual_seed(args.seed)  # same initial weights on every rank (DDP also copies rank 0's)
     model = build_model(args.model, args.data).to(device)
-    if args.fast and device.type == "cuda":  # the fast loaders' batches are channels-last there
-        model = model.to(memory_format=torch.channels_last)
+    if args.fast:  # channels_last and cudnn.benchmark on CUDA, before DDP wraps the model
+        model = prepare_model(model, device)
     if world_size > 1:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -355,54 +362,21 @@ def build_model(name: str, data: str) -> nn.Module:
 
 
 def make_loaders(args: argparse.Namespace, batch: int, rank: int, world_size: int,
-                 device: torch.device, local_rank: int = 0
-                 ) -> tuple[DataLoader, DataLoader | None, DataLoader]:
+                 device: torch.device, local_rank: int = 0) -> tuple:
     """Training, validation (``None`` without ``--val``) and test loaders for this rank.
 
-    The training loader's ``DistributedSampler`` shuffles all images with
-    ``seed + epoch`` (the same order on every rank) and gives rank r every
-    W-th image from position r, padding with repeats so all ranks get as many.
-    The validation and test sets are split the same way but without padding
-    (``range(rank, n, W)``), so every image is counted exactly once when
-    ``evaluate`` sums.
+    ``get_loaders`` with the options: each rank reads its own share (see there),
+    ``--fast`` makes the batches on the device. Local rank 0 opens (and, if need
+    be, downloads) the dataset first, then the other ranks open what it fetched.
     """
     augment = args.augment if args.augment is not None else args.data == "cifar10"
     with local_rank_0_first(local_rank) as first:
-        download = args.download and first  # the other ranks open what local rank 0 fetched
-        if args.fast:  # the same split of the data, done on the device by course_utils.fast
-            from course_utils.fast import fast_loaders
-            loaders = fast_loaders(args.data, batch, device=device, augment=augment,
-                                   subset=args.subset, val_size=args.val, root=args.data_dir,
-                                   download=download, allow_partial=args.allow_partial,
-                                   seed=args.seed, rank=rank, world_size=world_size)
-            return (loaders[0], None, loaders[1]) if args.val is None else loaders
-        val_size = min(args.val, SMOKE_VAL_SIZE) if is_smoke() and args.val else args.val
-        *splits, test_set = get_datasets(args.data, root=args.data_dir, augment=augment,
-                                         download=download, allow_partial=args.allow_partial,
-                                         val_size=val_size)
-    train_n, val_n, test_n = args.subset, None, args.subset
-    if is_smoke():
-        train_n = min(train_n or SMOKE_TRAIN_SIZE, SMOKE_TRAIN_SIZE)
-        val_n = SMOKE_VAL_SIZE
-        test_n = min(test_n or SMOKE_TEST_SIZE, SMOKE_TEST_SIZE)
-    train_set, *val_set = [Subset(d, range(min(n, len(d)))) if n is not None else d
-                           for d, n in zip(splits, (train_n, val_n))]
-    if test_n is not None:
-        test_set = Subset(test_set, range(min(test_n, len(test_set))))
-
-    workers = default_num_workers() if args.workers is None else args.workers
-    common = dict(num_workers=workers, pin_memory=torch.cuda.is_available(),
-                  persistent_workers=workers > 0)
-    sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True,
-                                 seed=args.seed)
-    train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler, **common)
-
-    def this_ranks_share(dataset):  # images rank, rank + W, rank + 2W, ...: each counted once
-        return DataLoader(Subset(dataset, range(rank, len(dataset), world_size)), batch_size=batch,
-                          shuffle=False, **common)
-
-    val_loader = this_ranks_share(val_set[0]) if val_set else None
-    return train_loader, val_loader, this_ranks_share(test_set)
+        loaders = get_loaders(args.data, batch, on_device=args.fast, subset=args.subset,
+                              val_size=args.val, augment=augment, seed=args.seed,
+                              root=args.data_dir, download=args.download and first,
+                              allow_partial=args.allow_partial, num_workers=args.workers,
+                              device=device, rank=rank, world_size=world_size)
+    return (loaders[0], None, loaders[1]) if args.val is None else loaders
 
 
 @contextlib.contextmanager
@@ -424,14 +398,12 @@ def local_rank_0_first(local_rank: int) -> Iterator[bool]:
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, epochs: int, steps_per_epoch: int):
-    """SGD (momentum 0.9, weight decay 5e-4) with a one-cycle schedule, or plain Adam."""
+    """SGD (momentum 0.9, weight decay 5e-4) with the course's ``one_cycle`` schedule, or plain Adam."""
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr), None
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4,
                                 nesterov=True)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
-                                                    steps_per_epoch=steps_per_epoch)
-    return optimizer, scheduler
+    return optimizer, one_cycle(optimizer, lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
 
 
 def run_settings(args: argparse.Namespace, optimizer: str, lr: float) -> dict[str, object]:
