@@ -136,6 +136,20 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def sum_over_ranks(*values: torch.Tensor | float, device: torch.device | str = "cpu") -> list[float]:
+    """Each of ``values`` summed over all ranks, as Python floats (one process: the values as they are).
+
+    One all-reduce carries them all, in float64 so that counts stay exact. ``fit`` and
+    ``evaluate`` sum their loss, correct predictions and example counts with it, once
+    per pass: the result is global, whichever rank reads it.
+
+    >>> sum_over_ranks(torch.tensor(2.5), 461)
+    [2.5, 461.0]
+    """
+    stacked = torch.stack([torch.as_tensor(v, device=device).to(torch.float64) for v in values])
+    return all_reduce_sum(stacked).tolist()
+
+
 def all_gather_objects(obj: Any) -> list[Any]:
     """Every rank's ``obj`` (anything picklable), in rank order: ``[obj_of_rank_0, ...]``."""
     if not is_distributed():

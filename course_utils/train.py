@@ -19,23 +19,20 @@ the ``History`` is global, and only rank 0 prints, logs and saves.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset, IterableDataset
 
-from course_utils.checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from course_utils.checkpoint import SavedRun, cpu_state, restore_run, run_config, save_run
 from course_utils.config import get_device
-from course_utils.distributed import (all_gather_objects, all_reduce_sum, broadcast_buffers, get_rank,
-                                      get_world_size, is_distributed, is_main, unwrap)
+from course_utils.distributed import broadcast_buffers, is_distributed, is_main, sum_over_ranks, unwrap
 from course_utils.fast import autocast, autocast_dtype, prepare_model
 from course_utils.models import check_input, eval_mode
 
@@ -190,19 +187,8 @@ def fit(
 
     >>> history = fit(MnistResNet(), train_loader, val_loader, epochs=3, lr=1e-3)  # doctest: +SKIP
     """
-    if optimizer is not None and lr is not None:
-        raise ValueError("Give either optimizer= or lr= (for the default Adam), not both.")
-    _check_epochs(epochs)
-    if lr is not None:
-        _check_lr(lr)
-    if scheduler_interval not in ("epoch", "batch"):
-        raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', not {scheduler_interval!r}")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=PATH: the file to resume from.")
-    check_loader(train_loader, "fit's train_loader")
-    for loader, what in ((val_loader, "fit's val_loader"), (test_loader, "fit's test_loader")):
-        if loader is not None:
-            check_loader(loader, what)
+    _check_fit_arguments(optimizer, lr, epochs, scheduler_interval, resume, checkpoint,
+                         train_loader, val_loader, test_loader)
     device = torch.device(device) if device is not None else get_device()
     progress = progress and is_main()  # one progress bar, not one per rank
     if fast:
@@ -212,233 +198,97 @@ def fit(
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     amp_dtype = autocast_dtype(device, amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    batch_scheduler = scheduler if scheduler_interval == "batch" else None
+    run = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=train_loader)
     config = run_config(model, optimizer, loss_fn, scheduler, train_loader, settings)
-
-    history, start, best_acc, best_model = History(), 1, -math.inf, None
-    if resume and _checkpoint_exists(checkpoint):
-        state = load_checkpoint(checkpoint)
-        check_same_config(state.get("config"), config, checkpoint)
-        restore_model(unwrap(model), state["model"], checkpoint)
-        restore_training_state(state, optimizer, scheduler, scaler, checkpoint, epochs)
-        rng_per_rank = state.get("rng_per_rank") or []
-        same_world = len(rng_per_rank) == get_world_size()  # resumed with as many ranks as saved
-        _set_rng_state(rng_per_rank[get_rank()] if same_world else state["rng"], train_loader)
-        history = History.from_dict(state["history"])
-        start, best_acc, best_model = state["epoch"] + 1, state["best_accuracy"], state["best_model"]
-        best_acc = -math.inf if math.isnan(best_acc) else best_acc  # saved without a validation split
-        _say(progress, f"Resuming from {checkpoint}: {state['epoch']} epoch(s) done"
-                       + (f", best validation accuracy so far {best_acc:.2%}." if val_loader else "."))
-    elif resume:
-        _say(progress, f"No checkpoint at {checkpoint} yet: starting from epoch 1.")
+    saved = restore_run(checkpoint, config=config, epochs=epochs, **run) if resume else None
+    if resume:
+        _say(progress, _resume_line(checkpoint, saved, val_loader is not None))
+    history = History.from_dict(saved.history) if saved else History()
+    best_acc, best_model = (saved.best_accuracy, saved.best_model) if saved else (-math.inf, None)
 
     writer = _summary_writer(log_dir) if is_main() else None
     try:
-        for epoch in range(start, epochs + 1):
+        for epoch in range(len(history) + 1, epochs + 1):
             _set_epoch(train_loader, epoch)
             t0 = time.perf_counter()
-            train = _train_one_epoch(model, train_loader, optimizer, loss_fn, device, amp_dtype,
-                                     scaler, scheduler if scheduler_interval == "batch" else None,
-                                     epoch, epochs, progress)
+            train = train_epoch(model, train_loader, optimizer=optimizer, loss_fn=loss_fn, device=device,
+                                amp_dtype=amp_dtype, scaler=scaler, scheduler=batch_scheduler,
+                                epoch=epoch, epochs=epochs, progress=progress)
             seconds = time.perf_counter() - t0
             broadcast_buffers(unwrap(model))  # BatchNorm statistics: rank 0's everywhere
             val, test = (evaluate(model, loader, device=device, loss_fn=loss_fn, amp=amp)
                          if loader is not None else {"loss": math.nan, "accuracy": math.nan}
                          for loader in (val_loader, test_loader))
             lr_now = optimizer.param_groups[0]["lr"]
-            if scheduler is not None and scheduler_interval == "epoch":
+            if scheduler is not None and batch_scheduler is None:
                 scheduler.step()
             history.append(epoch=epoch, train_loss=train["loss"], train_acc=train["accuracy"],
-                           val_loss=val["loss"], val_acc=val["accuracy"],
-                           test_loss=test["loss"], test_acc=test["accuracy"], lr=lr_now,
-                           seconds=seconds, examples_per_s=train["n"] / seconds)
+                           val_loss=val["loss"], val_acc=val["accuracy"], test_loss=test["loss"],
+                           test_acc=test["accuracy"], lr=lr_now, seconds=seconds,
+                           examples_per_s=train["n"] / seconds)
             _say(progress, _epoch_line(history, epochs))
             _log_scalars(writer, history)
-
-            # Choose on validation data only; without it, keep the latest weights.
-            if val_loader is None or val["accuracy"] > best_acc:
-                best_acc, best_model = val["accuracy"], _cpu_state(model)
-            rng = _get_rng_state(train_loader)
-            rng_per_rank = all_gather_objects(rng) if is_distributed() else None
-            if checkpoint is not None and is_main():
-                save_checkpoint({
-                    "epoch": epoch, "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "scaler": scaler.state_dict(), "rng": rng, "rng_per_rank": rng_per_rank,
-                    "history": history.to_dict(), "config": config,
-                    "best_accuracy": best_acc, "best_model": best_model,
-                }, checkpoint)
+            if val_loader is None or val["accuracy"] > best_acc:  # choose on validation data only
+                best_acc, best_model = val["accuracy"], cpu_state(model)
+            if checkpoint is not None:
+                save_run(checkpoint, epoch=epoch, history=history.to_dict(), config=config,
+                         best_accuracy=best_acc, best_model=best_model, **run)
     finally:
         if writer is not None:
             writer.close()
     return history
 
 
-def run_config(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
-               scheduler: Any, train_loader: Iterable,
-               settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The settings that make a training run what it is, as plain values.
+def train_epoch(model: nn.Module, loader: Iterable, *, optimizer: torch.optim.Optimizer,
+                loss_fn: nn.Module | None = None, device: str | torch.device | None = None,
+                amp_dtype: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
+                scheduler: Any | None = None, epoch: int = 1, epochs: int | None = None,
+                progress: bool = False) -> dict[str, float]:
+    """One pass over ``loader``, one optimizer step per batch: the heart of ``fit``.
 
-    ``fit`` stores them in its checkpoint and, on ``resume=True``, refuses a
-    checkpoint whose settings differ: carrying on someone else's run (another
-    learning rate, loss or weight decay) would silently train a mixture of two.
-    The optimizer's are its constructor arguments (``optimizer.defaults``),
-    which a scheduler never changes; the model is named by its class and a
-    digest of its printed structure (so ``inner_relu=True`` differs); a
-    schedule planned for a number of steps (``OneCycleLR``) by that number.
-    ``settings`` are the caller's own (the dataset, the seed), kept as given.
+    Returns the mean loss, the accuracy (a fraction) and the number of examples, over
+    every rank under ``torchrun``. ``scheduler`` is stepped after every batch (give an
+    epoch-wise one to ``fit`` instead); ``amp_dtype`` and ``scaler`` are mixed precision
+    (``autocast_dtype``, and a ``GradScaler`` for float16). The sums stay on the device:
+    ``loss.item()`` every batch would make the CPU wait for the GPU each time. A loss
+    that turns NaN or infinite stops training with ``TrainingDivergedError``.
+
+    >>> train_epoch(model, train_loader, optimizer=torch.optim.Adam(model.parameters()))  # doctest: +SKIP
+    {'loss': 0.52, 'accuracy': 0.84, 'n': 60000}
     """
-    def plain(values: dict[str, Any]) -> dict[str, Any]:
-        simple = (bool, int, float, str, type(None))
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items())
-                if not k.startswith("_") and k != "training"
-                and (isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v)))}
-
-    net = unwrap(model)
-    config = {
-        "model": f"{type(net).__name__} {hashlib.sha256(repr(net).encode()).hexdigest()[:12]}",
-        "optimizer": {"name": type(optimizer).__name__, **plain(optimizer.defaults)},
-        "loss": {"name": type(loss_fn).__name__, **plain(vars(loss_fn))},
-        "scheduler": type(scheduler).__name__ if scheduler is not None else None,
-        "batch_size": getattr(train_loader, "batch_size", None),
-    }
-    if getattr(scheduler, "total_steps", None) is not None:  # OneCycleLR: planned for epochs x batches
-        config["scheduler total_steps"] = scheduler.total_steps
-    if settings is not None:
-        config["settings"] = plain(dict(settings))
-        dropped = sorted(set(settings) - set(config["settings"]))
-        if dropped:
-            raise TypeError("fit's settings must be plain values (bool, int, float, str, None, or "
-                            "tuples of them) under names that do not start with '_', not "
-                            + ", ".join(f"{name}={settings[name]!r}" for name in dropped) + ".")
-    return config
-
-
-def config_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """Each setting in which ``now`` differs from ``saved``, as ``(name, saved value, new value)``.
-
-    Only settings recorded in both are compared: an older checkpoint, or a caller
-    that gives no ``settings``, cannot be judged on what it did not record. The
-    optimizer and the loss are compared by type, then by each argument they share:
-
-    >>> config_differences({"optimizer": {"name": "SGD", "lr": 0.1}}, {"optimizer": {"name": "SGD", "lr": 0.01}})
-    [('optimizer lr', 0.1, 0.01)]
-    """
-    differences = []
-    for key in [key for key in now if key in saved]:  # in the order ``now`` lists them
-        old, new = saved[key], now[key]
-        if key == "batch_size" and None in (old, new):
-            continue  # a loader that does not tell its batch size
-        if isinstance(old, dict) and isinstance(new, dict):
-            if old.get("name") != new.get("name"):
-                differences.append((key, old.get("name"), new.get("name")))
-            prefix = "" if key == "settings" else f"{key} "  # the caller's own names, as given
-            differences += [(prefix + name, old[name], new[name]) for name in new
-                            if name != "name" and name in old and old[name] != new[name]]
-        elif old != new:
-            differences.append((key, old, new))
-    return differences
-
-
-def show_setting(value: Any) -> str:
-    """A saved setting as a learner would write it: ``mnist``, ``0.001``, ``(0.9, 0.999)``."""
-    if isinstance(value, list):
-        return repr(tuple(value))  # tuples are saved as lists
-    return value if isinstance(value, str) else repr(value)
-
-
-def check_same_config(saved: dict[str, Any] | None, now: dict[str, Any],
-                      checkpoint: str | os.PathLike) -> None:
-    """Raise ``CheckpointError`` listing every setting in which ``now`` differs from ``saved``.
-
-    One line per difference, ``setting: saved value -> new value``, then the two ways
-    out. A checkpoint written before settings were recorded (``saved`` is None) is not checked.
-    """
-    differences = config_differences(saved or {}, now)
-    if differences:
-        lines = "".join(f"\n  {name}: {show_setting(old)} -> {show_setting(new)}"
-                        for name, old, new in differences)
-        raise CheckpointError(
-            f"The checkpoint {checkpoint} was saved by a run with other settings "
-            f"(setting: saved -> now):{lines}\n"
-            "Resuming would mix two runs. Either resume with the settings it was saved with, "
-            "or start afresh: resume=False (overwrites it) or another checkpoint path "
-            "(run_dir names one per configuration)."
-        )
-
-
-def restore_training_state(state: dict[str, Any], optimizer, scheduler, scaler,
-                           checkpoint: str | os.PathLike, epochs: int) -> None:
-    """Load the optimizer, scheduler and gradient-scaler states saved by ``fit``.
-
-    They fit only the run that saved them: the same parameters in the optimizer, and a
-    schedule of the same length (``OneCycleLR`` counts its steps, so more epochs or a
-    different batch size would run past its end). A mismatch raises ``CheckpointError``.
-    """
-    try:
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            steps, saved_steps = getattr(scheduler, "total_steps", None), state["scheduler"].get("total_steps")
-            if steps != saved_steps:  # load_state_dict would quietly take the saved length
-                raise ValueError(f"this schedule has {steps} steps, the saved one {saved_steps}")
-            scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):  # empty when saved without float16 (CPU, bfloat16)
-            scaler.load_state_dict(state["scaler"])
-    except (ValueError, KeyError, RuntimeError) as err:
-        reason = (str(err).splitlines() or [repr(err)])[0]
-        raise CheckpointError(
-            f"The checkpoint {checkpoint} was saved by a different training run "
-            f"({type(err).__name__}: {reason}). Resume "
-            f"with the same optimizer, schedule, epochs (now {epochs}) and batch size as when it "
-            "was saved, or train into a new checkpoint path to start afresh."
-        ) from err
-
-
-def _train_one_epoch(model, loader, optimizer, loss_fn, device, amp_dtype, scaler, batch_scheduler,
-                     epoch, epochs, progress) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss, accuracy and example count."""
+    device = torch.device(device) if device is not None else _model_device(model)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
     model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite batch
+    loss_sum, correct = torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device)
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # the first non-finite batch
     n = 0
-    bar = _progress_bar(loader, progress, f"epoch {epoch}/{epochs}")
+    bar = _progress_bar(loader, progress, f"epoch {epoch}/{epochs or '?'}")
     for i, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if i == 0:
+        if i == 0:  # one look per epoch: a look costs a GPU-CPU sync
             check_input(unwrap(model), x)
         with autocast(device, amp_dtype):
             logits = model(x)
-            if i == 0:  # one look per epoch: it costs a GPU-CPU sync
+            if i == 0:
                 check_labels(y, logits, "fit")
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        if batch_scheduler is not None:
-            batch_scheduler.step()
-
+        if scheduler is not None:
+            scheduler.step()
         loss = loss.detach().float()
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), i, first_bad)
-        loss_sum += loss * len(y)
-        correct += (logits.argmax(1) == y).sum()
-        n += len(y)
+        loss_sum, correct, n = loss_sum + loss * len(y), correct + (logits.argmax(1) == y).sum(), n + len(y)
         if (i + 1) % LOG_EVERY == 0:
-            if not is_distributed():  # under DDP all ranks check together, after the epoch
-                _check_finite(first_bad, epoch)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{(loss_sum / n).item():.4f}")
-    if is_distributed():  # global sums over every rank's examples
-        totals = all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
-                                             torch.tensor(float(n), dtype=torch.double, device=device),
-                                             (first_bad >= 0).double()]))
-        loss_sum, correct, n = totals[0], totals[1], int(totals[2].item())
-        if totals[3] > 0 and first_bad < 0:  # another rank diverged: stop on every rank together
-            first_bad = torch.zeros_like(first_bad)
-    _check_finite(first_bad, epoch)
-    if n == 0:
-        raise ValueError("The training loader yielded no batches: is the dataset (or subset) empty?")
-    return {"loss": (loss_sum / n).item(), "accuracy": correct.item() / n, "n": n}
+            _look(bar, first_bad, epoch, loss_sum / n)
+    *sums, diverged = sum_over_ranks(loss_sum, correct, n, first_bad >= 0, device=device)
+    if diverged:  # on any rank: every rank stops, together
+        raise _diverged(epoch, int(first_bad.item()))
+    return _means(*sums, what="The training loader")
 
 
 @torch.no_grad()
@@ -461,11 +311,8 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device |
     device = torch.device(device) if device is not None else _model_device(model)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     amp_dtype = autocast_dtype(device, amp)
-    model.to(device)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    n = 0
-    with eval_mode(model):
+    loss_sum, correct, n = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    with eval_mode(model.to(device)):
         for i, (x, y) in enumerate(loader):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if i == 0:
@@ -479,13 +326,8 @@ def evaluate(model: nn.Module, loader: Iterable, *, device: str | torch.device |
             loss_sum += loss_fn(logits, y) * len(y)
             correct += (logits.argmax(1) == y).sum()
             n += len(y)
-    if is_distributed():  # each rank saw its own shard of the test set: add them up
-        totals = all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
-                                             torch.tensor(float(n), device=device, dtype=torch.double)]))
-        loss_sum, correct, n = totals[0], totals[1], int(totals[2].item())
-    if n == 0:
-        raise ValueError("The loader yielded no batches: is the dataset (or subset) empty?")
-    return {"loss": (loss_sum / n).item(), "accuracy": correct.item() / n, "n": n}
+    # under torchrun each rank saw its own share of the images: the sums add them up
+    return _means(*sum_over_ranks(loss_sum, correct, n, device=device), what="The loader")
 
 
 @torch.no_grad()
@@ -597,6 +439,54 @@ def check_loader(loader: object, what: str) -> None:
                         f"{type(loader).__name__}.")
 
 
+def _check_fit_arguments(optimizer, lr, epochs, scheduler_interval, resume, checkpoint,
+                         train_loader, val_loader, test_loader) -> None:
+    """Every argument of ``fit`` that can be checked before training, checked: a clear error now,
+    not a puzzling one an epoch later."""
+    if optimizer is not None and lr is not None:
+        raise ValueError("Give either optimizer= or lr= (for the default Adam), not both.")
+    _check_epochs(epochs)
+    if lr is not None:
+        _check_lr(lr)
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', not {scheduler_interval!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH: the file to resume from.")
+    check_loader(train_loader, "fit's train_loader")
+    for loader, what in ((val_loader, "fit's val_loader"), (test_loader, "fit's test_loader")):
+        if loader is not None:
+            check_loader(loader, what)
+
+
+def _means(loss_sum: float, correct: float, n: float, *, what: str) -> dict[str, float]:
+    """Mean loss and accuracy from the sums; a pass over no batches at all is an error."""
+    if n == 0:
+        raise ValueError(f"{what} yielded no batches: is the dataset (or subset) empty?")
+    return {"loss": loss_sum / n, "accuracy": correct / n, "n": int(n)}
+
+
+def _look(bar: Any, first_bad: torch.Tensor, epoch: int, mean_loss: torch.Tensor) -> None:
+    """Every ``LOG_EVERY`` batches: stop if the loss has diverged, show the running loss."""
+    if not is_distributed() and first_bad >= 0:  # under DDP all ranks check together, after the epoch
+        raise _diverged(epoch, int(first_bad.item()))
+    if hasattr(bar, "set_postfix"):
+        bar.set_postfix(loss=f"{mean_loss.item():.4f}")
+
+
+def _diverged(epoch: int, batch: int) -> TrainingDivergedError:
+    where = f"batch {batch + 1}" if batch >= 0 else "a batch of another rank"
+    return TrainingDivergedError(
+        f"The loss became NaN or infinite in epoch {epoch}, {where}. The learning rate is "
+        "probably too high: try one 3-10x lower (or check the inputs for NaNs).")
+
+
+def _resume_line(checkpoint: str | os.PathLike, saved: SavedRun | None, has_val: bool) -> str:
+    if saved is None:
+        return f"No checkpoint at {checkpoint} yet: starting from epoch 1."
+    best = f", best validation accuracy so far {saved.best_accuracy:.2%}." if has_val else "."
+    return f"Resuming from {checkpoint}: {saved.epoch} epoch(s) done{best}"
+
+
 def _check_epochs(epochs: object) -> None:
     """``epochs`` counts whole passes over the data: an int of at least 1."""
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
@@ -613,24 +503,9 @@ def _check_lr(lr: object) -> None:
         raise ValueError(f"fit's lr must be a number above 0, such as 1e-3 for Adam, not {lr!r}.")
 
 
-def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:
-    batch = int(first_bad.item())
-    if batch >= 0:
-        raise TrainingDivergedError(
-            f"The loss became NaN or infinite in epoch {epoch}, batch {batch + 1}. "
-            "The learning rate is probably too high: try one 3-10x lower "
-            "(or check the inputs for NaNs)."
-        )
-
-
 def _model_device(model: nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else get_device()
-
-
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A CPU copy of the weights, named as in the plain model (no DDP ``module.`` prefix)."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
 
 
 def _set_epoch(loader: Any, epoch: int) -> None:
@@ -644,46 +519,6 @@ def _set_epoch(loader: Any, epoch: int) -> None:
         sampler.set_epoch(epoch)
     elif hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
-
-
-def _checkpoint_exists(path: str | os.PathLike) -> bool:
-    """Does ``path`` exist? Under DDP every rank must agree, or they would train different models."""
-    here = Path(path).is_file()
-    if not is_distributed():
-        return here
-    seen = all_gather_objects(here)
-    if len(set(seen)) > 1:
-        raise RuntimeError(
-            f"The checkpoint {path} exists on ranks {[r for r, s in enumerate(seen) if s]} only. "
-            "On several machines, --out (the checkpoint folder) must be on a shared filesystem."
-        )
-    return here
-
-
-def _loader_generators(loader: Any) -> dict[str, torch.Generator | None]:
-    """The generators a loader draws from: its own (worker seeds, a ``DeviceLoader``'s
-    augmentation) and its sampler's (the shuffle of ``get_loaders``' training loader)."""
-    return {"loader": getattr(loader, "generator", None),
-            "sampler": getattr(getattr(loader, "sampler", None), "generator", None)}
-
-
-def _get_rng_state(loader: Any) -> dict[str, Any]:
-    """Random states that decide the next epoch: shuffling, augmentation, dropout."""
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        **{name: gen.get_state() if gen is not None else None
-           for name, gen in _loader_generators(loader).items()},
-    }
-
-
-def _set_rng_state(state: dict[str, Any], loader: Any) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    for name, gen in _loader_generators(loader).items():
-        if gen is not None and state.get(name) is not None:  # older checkpoints: no "sampler"
-            gen.set_state(state[name])
 
 
 def _progress_bar(loader: Iterable, enabled: bool, desc: str):

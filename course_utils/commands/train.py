@@ -32,15 +32,15 @@ import torch
 from torch import nn
 
 from course_utils import distributed as ddp
-from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weights
+from course_utils.checkpoint import (CheckpointError, config_differences, load_checkpoint, load_weights,
+                                     show_setting)
 from course_utils.config import get_device, is_smoke
 from course_utils.data import get_loaders
 from course_utils.datasets import (IMAGE_SIZE, IN_CHANNELS, NAMES, ChecksumMismatchError,
                                    DatasetCorruptError, DatasetNotFoundError)
 from course_utils.fast import prepare_model
 from course_utils.models import CifarResNet, MnistResNet, SequentialCNN, resnet18
-from course_utils.train import (TrainingDivergedError, config_differences, evaluate, fit, one_cycle,
-                                show_setting)
+from course_utils.train import TrainingDivergedError, evaluate, fit, one_cycle
 
 MODELS = ("sequential_cnn", "mnist_resnet", "cifar_resnet20", "resnet18")
 #: The optimizer each model trains best with, as in its notebook.
