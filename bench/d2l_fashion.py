@@ -34,10 +34,16 @@ matplotlib.use("Agg")  # d2l draws an animated plot: no window here
 import torch  # noqa: E402
 
 from course_utils.config import get_device  # noqa: E402
-from course_utils.d2l_compat import (d2l_book_resnet18, d2l_resnet18, import_d2l,  # noqa: E402
-                                     init_like_train_ch6, parse_train_ch6)
+from course_utils.d2l_compat import (  # noqa: E402
+    d2l_book_resnet18,
+    d2l_resnet18,
+    import_d2l,
+    init_like_train_ch6,
+    parse_train_ch6,
+)
 from course_utils.data import get_loaders  # noqa: E402
 from course_utils.train import fit  # noqa: E402
+
 from report import print_table, start_report, write_json  # noqa: E402
 from study import add_study_options, choose_on_validation, run_study  # noqa: E402
 

@@ -26,6 +26,7 @@ from torch import nn
 from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import conv_stack
+
 from report import print_table, start_report, write_json
 from study import add_study_options
 

@@ -24,6 +24,7 @@ import torch
 from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import MnistResNet
+
 from report import mean_sd, print_table, start_report, write_json
 from study import add_study_options, choose_on_validation, run_study
 

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from course_utils.checkpoint import load_weights
 from course_utils.train import evaluate, fit
+
 from report import write_json
 
 

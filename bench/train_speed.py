@@ -94,7 +94,7 @@ def sync(device: torch.device) -> None:
 
 def time_pipeline(loader, device, epochs: int = 2) -> float:
     """Images per second of one pass over ``loader`` (after a warm-up pass), batches on ``device``."""
-    for epoch in range(epochs):
+    for _ in range(epochs):
         sync(device)
         start, n = time.perf_counter(), 0
         for x, y in loader:
@@ -118,7 +118,7 @@ def train_plain(loader, device, epochs: int = 2) -> float:
     """The tutorial loop: float32, ``.to(device)`` and ``loss.item()`` every batch."""
     model, optimizer = new_model_and_optimizer(device)
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(epochs):
+    for _ in range(epochs):
         sync(device)
         start, n, running_loss = time.perf_counter(), 0, 0.0
         for x, y in loader:

@@ -27,8 +27,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from course_utils.distributed import (all_gather_objects, get_rank, get_world_size, is_distributed,
-                                      is_main, unwrap)
+from course_utils.distributed import all_gather_objects, get_rank, get_world_size, is_distributed, is_main, unwrap
 
 FORMAT = "course_utils.checkpoint/1"
 

@@ -36,8 +36,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 
 from course_utils.checks import check_whole_number
 from course_utils.config import get_device, is_smoke
-from course_utils.datasets import (FLIP_OK, IMAGE_SIZE, MEAN, STD, check_name, get_datasets,
-                                   load_tensors, val_indices)
+from course_utils.datasets import FLIP_OK, IMAGE_SIZE, MEAN, STD, check_name, get_datasets, load_tensors, val_indices
 
 __all__ = ["SMOKE_TRAIN_SIZE", "SMOKE_VAL_SIZE", "SMOKE_TEST_SIZE", "split_sizes", "get_loaders",
            "DeviceLoader", "crop_and_flip", "default_num_workers"]
@@ -89,7 +88,7 @@ def get_loaders(name: str, batch_size: int = 128, *, on_device: bool = False,
     counted once when ``evaluate`` adds the ranks' sums.
 
     >>> train_loader, val_loader, test_loader = get_loaders("mnist", 64, val_size=5000)  # doctest: +SKIP
-    >>> images, labels = next(iter(train_loader)); images.shape
+    >>> images, labels = next(iter(train_loader)); images.shape  # doctest: +SKIP
     torch.Size([64, 1, 28, 28])
     """
     check_name(name)

@@ -20,7 +20,7 @@ entry point (the loaders, ``load_tensors``, ``doctor``, ``fetch-data``) notices
 a damaged copy when it is opened, and words its own advice.
 
 >>> batch = read_cifar_batch(Path("data/cifar-10-batches-py/test_batch"))  # doctest: +SKIP
->>> batch["data"].shape, len(batch["labels"])
+>>> batch["data"].shape, len(batch["labels"])  # doctest: +SKIP
 ((10000, 3072), 10000)
 """
 from __future__ import annotations

@@ -34,8 +34,13 @@ from torchvision.datasets.utils import check_integrity
 
 from course_utils.checks import check_whole_number
 from course_utils.config import data_dir
-from course_utils.dataset_files import (DatasetCorruptError, DatasetNotFoundError, check_idx_split,
-                                        read_cifar_batch, read_cifar_meta)
+from course_utils.dataset_files import (
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    check_idx_split,
+    read_cifar_batch,
+    read_cifar_meta,
+)
 
 __all__ = [
     "NAMES", "CLASSES", "MEAN", "STD", "IN_CHANNELS", "IMAGE_SIZE", "FLIP_OK", "OnDisk", "ON_DISK",
@@ -192,10 +197,10 @@ def get_datasets(name: str, *, root: str | Path | None = None, resize: int | Non
     models and epochs on ``val``; measure the chosen one on ``test`` once.
 
     >>> train, test = get_datasets("mnist", download=True)  # doctest: +SKIP
-    >>> image, label = train[0]; image.shape, label
+    >>> image, label = train[0]; image.shape, label  # doctest: +SKIP
     (torch.Size([1, 28, 28]), 5)
     >>> train, val, test = get_datasets("mnist", val_size=5000, download=True)  # doctest: +SKIP
-    >>> len(train), len(val), len(test)
+    >>> len(train), len(val), len(test)  # doctest: +SKIP
     (55000, 5000, 10000)
     """
     check_name(name)
@@ -248,7 +253,7 @@ def load_tensors(name: str, *, train: bool = True, root: str | Path | None = Non
     a tensor there is much faster than a DataLoader decoding PIL images.
 
     >>> images, labels = load_tensors("cifar10", download=True)  # doctest: +SKIP
-    >>> images.shape, images.dtype
+    >>> images.shape, images.dtype  # doctest: +SKIP
     (torch.Size([50000, 3, 32, 32]), torch.uint8)
     """
     check_name(name)

@@ -38,9 +38,14 @@ from pathlib import Path
 from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
 from torchvision.datasets.utils import check_integrity
 
+from course_utils.dataset_files import (
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    check_idx_split,
+    read_cifar_batch,
+    read_cifar_meta,
+)
 from course_utils.datasets import NAMES, ON_DISK, get_datasets
-from course_utils.dataset_files import (DatasetCorruptError, DatasetNotFoundError, check_idx_split,
-                                        read_cifar_batch, read_cifar_meta)
 
 __all__ = ["DatasetStatus", "Outcome", "check_dataset", "find_layout",
            "install_from", "download", "PARTIAL_ADVICE"]

@@ -19,12 +19,13 @@ the ``History`` is global, and only rank 0 prints, logs and saves.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -207,8 +208,7 @@ def fit(
     history = History.from_dict(saved.history) if saved else History()
     best_acc, best_model = (saved.best_accuracy, saved.best_model) if saved else (-math.inf, None)
 
-    writer = _summary_writer(log_dir) if is_main() else None
-    try:
+    with _summary_writer(log_dir if is_main() else None) as writer:
         for epoch in range(len(history) + 1, epochs + 1):
             _set_epoch(train_loader, epoch)
             t0 = time.perf_counter()
@@ -223,10 +223,7 @@ def fit(
             lr_now = optimizer.param_groups[0]["lr"]
             if scheduler is not None and batch_scheduler is None:
                 scheduler.step()
-            history.append(epoch=epoch, train_loss=train["loss"], train_acc=train["accuracy"],
-                           val_loss=val["loss"], val_acc=val["accuracy"], test_loss=test["loss"],
-                           test_acc=test["accuracy"], lr=lr_now, seconds=seconds,
-                           examples_per_s=train["n"] / seconds)
+            history.append(**_row(epoch, train, val, test, lr_now, seconds))
             _say(progress, _epoch_line(history, epochs))
             _log_scalars(writer, history)
             if val_loader is None or val["accuracy"] > best_acc:  # choose on validation data only
@@ -234,9 +231,6 @@ def fit(
             if checkpoint is not None:
                 save_run(checkpoint, epoch=epoch, history=history.to_dict(), config=config,
                          best_accuracy=best_acc, best_model=best_model, **run)
-    finally:
-        if writer is not None:
-            writer.close()
     return history
 
 
@@ -546,11 +540,25 @@ def _epoch_line(h: History, epochs: int) -> str:
     return line + f"  {h.seconds[-1]:.1f} s  {h.examples_per_s[-1]:,.0f} examples/s"
 
 
-def _summary_writer(log_dir: str | os.PathLike | None):
+@contextlib.contextmanager
+def _summary_writer(log_dir: str | os.PathLike | None) -> Iterator[Any]:
+    """A TensorBoard ``SummaryWriter`` for ``log_dir``, closed afterwards; None without a ``log_dir``."""
     if log_dir is None:
-        return None
+        yield None
+        return
     from torch.utils.tensorboard import SummaryWriter
-    return SummaryWriter(log_dir=str(log_dir))
+    writer = SummaryWriter(log_dir=str(log_dir))
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+def _row(epoch: int, train: dict, val: dict, test: dict, lr: float, seconds: float) -> dict[str, float]:
+    """One epoch's row of the ``History``."""
+    return dict(epoch=epoch, train_loss=train["loss"], train_acc=train["accuracy"],
+                val_loss=val["loss"], val_acc=val["accuracy"], test_loss=test["loss"],
+                test_acc=test["accuracy"], lr=lr, seconds=seconds, examples_per_s=train["n"] / seconds)
 
 
 def _log_scalars(writer, h: History) -> None:

@@ -268,9 +268,10 @@ def test_gpu_speed_verdict_against_a_t4_class_threshold():
 
 
 def test_cuda_gpu_is_named_and_timed_in_the_dtype_training_uses(monkeypatch):
+    from types import SimpleNamespace
+
     import course_utils.config
     import course_utils.fast
-    from types import SimpleNamespace
 
     monkeypatch.setattr(course_utils.config, "get_device", lambda: torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "get_device_properties",

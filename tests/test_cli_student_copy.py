@@ -19,9 +19,17 @@ import pytest
 from course_utils.cli import main
 from course_utils.config import REPO_ROOT, data_dir
 from course_utils.exercises import Exercise, hide_solutions
-from course_utils.student import (BODY_STUB, HIDE_CELL, MARKDOWN_STUB, TOP_LEVEL_STUB,
-                                  SolutionMarkerError, stub_solutions, student_notebook,
-                                  undeclared_names, write_student_copy)
+from course_utils.student import (
+    BODY_STUB,
+    HIDE_CELL,
+    MARKDOWN_STUB,
+    TOP_LEVEL_STUB,
+    SolutionMarkerError,
+    stub_solutions,
+    student_notebook,
+    undeclared_names,
+    write_student_copy,
+)
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SETUP = ('# Colab set-up: installs course_utils only when it is missing (a fresh Colab runtime).\n'

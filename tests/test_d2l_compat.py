@@ -13,8 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.d2l_compat import (d2l_available, d2l_book_resnet18, d2l_resnet18, d2l_stem,
-                                     init_like_train_ch6, parse_train_ch6)
+from course_utils.d2l_compat import (
+    d2l_available,
+    d2l_book_resnet18,
+    d2l_resnet18,
+    d2l_stem,
+    init_like_train_ch6,
+    parse_train_ch6,
+)
 from course_utils.models import count_parameters, resnet18
 
 needs_d2l = pytest.mark.skipif(
@@ -31,9 +37,8 @@ def test_installed_d2l_imports_without_its_pinned_dependencies():
         version = importlib.metadata.version("d2l")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("d2l is not installed: `pip install --no-deps d2l==1.0.3` (CI installs it)")
-    import numpy
-
     import d2l.torch  # noqa: F401  fails loudly here, instead of as skips below
+    import numpy
     assert version == "1.0.3"
     assert numpy.__version__ != "1.23.5", "d2l's pins were installed: reinstall it with --no-deps"
     assert d2l_available()

@@ -21,8 +21,17 @@ from torchvision import transforms
 from course_utils import config, data, datasets
 from course_utils.data import SMOKE_TEST_SIZE, SMOKE_TRAIN_SIZE, get_loaders
 from course_utils.datasets import (
-    CLASSES, IMAGE_SIZE, IN_CHANNELS, MEAN, STD, DatasetCorruptError, DatasetNotFoundError,
-    denormalize, get_datasets, get_transforms, load_tensors,
+    CLASSES,
+    IMAGE_SIZE,
+    IN_CHANNELS,
+    MEAN,
+    STD,
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    denormalize,
+    get_datasets,
+    get_transforms,
+    load_tensors,
 )
 
 SAMPLE_FILE = {

@@ -309,6 +309,7 @@ def test_a_frozen_rank_is_named_and_the_other_exits_within_the_timeout(tmp_path)
     import signal
     import threading
     import time
+
     from conftest import require_data
     require_data("mnist")
     timeout = 4  # seconds: --dist-timeout; the roll call then waits as long again at most

@@ -4,7 +4,8 @@ import torch
 from course_utils.exercises import Exercise, expect_equal
 
 
-def make(checker=expect_equal(2, "padding")):
+def make(checker=None):
+    checker = checker or expect_equal(2, "padding")
     return Exercise("padding", "Which padding keeps 32 -> 32 with a 5x5 kernel?", checker,
                     hint="out = in + 2p - k + 1", solution="padding = 2")
 

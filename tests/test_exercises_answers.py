@@ -24,8 +24,7 @@ import torch
 from torch import nn
 
 from course_utils import get_device
-from course_utils.exercises import (Exercise, all_exercises, conv_arithmetic, question_text,
-                                    resnet18)
+from course_utils.exercises import Exercise, all_exercises, conv_arithmetic, question_text, resnet18
 from course_utils.models import MnistResidualBlock, ResidualBlock
 
 EXERCISES = all_exercises()

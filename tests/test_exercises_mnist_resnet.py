@@ -8,7 +8,6 @@ from torch import nn
 from course_utils.exercises import mnist_resnet as ex
 from course_utils.models import MnistResidualBlock, count_parameters
 
-
 # --- flatten_size ------------------------------------------------------------
 
 def test_flatten_size_accepts_375_and_agrees_with_the_real_network():
@@ -156,7 +155,7 @@ def test_should_save_explains_what_is_wrong(wrong, says):
 
 def test_should_save_without_return_says_so():
     def forgot(acc, best):
-        best is None or acc > best
+        best is None or acc > best  # noqa: B018 - the slip this test is about: no return
 
     result = ex.should_save.check(forgot)
     assert not result.passed and "forget `return`" in result.message

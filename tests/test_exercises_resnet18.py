@@ -8,7 +8,6 @@ from torch import nn
 from course_utils.exercises import resnet18 as ex
 from course_utils.models import ResidualBlock, count_parameters, resnet18
 
-
 # --- stage_shapes ---------------------------------------------------------------
 
 def real_stage_shapes(stem: str, size: int = 32) -> list[tuple[int, ...]]:

@@ -6,7 +6,6 @@ import pytest
 from course_utils import get_device
 from course_utils.exercises import setup as ex
 
-
 # --- device ------------------------------------------------------------------
 
 def test_device_accepts_what_get_device_finds_in_any_spelling():

@@ -7,7 +7,6 @@ import torch
 from course_utils.exercises import visualizing as ex
 from course_utils.models import conv3x3, resnet18
 
-
 # --- count_adds -----------------------------------------------------------------
 
 def test_count_adds_accepts_8_which_is_what_torchviz_draws():

@@ -5,8 +5,15 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils.models import (CifarResNet, check_input, MnistResNet, ResidualBlock, SequentialCNN,
-                                 count_parameters, resnet18)
+from course_utils.models import (
+    CifarResNet,
+    MnistResNet,
+    ResidualBlock,
+    SequentialCNN,
+    check_input,
+    count_parameters,
+    resnet18,
+)
 
 
 def test_resnet18_imagenet_stem_has_torchvisions_parameter_count():

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import warnings
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -1,6 +1,5 @@
 """The README keeps its promises: every notebook listed, its two commands true, no placeholders."""
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -11,7 +10,7 @@ README = (REPO_ROOT / "README.md").read_text()
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 #: Words the course writes in capitals on purpose (environment variables, constants).
 ALLOWED = {"COURSE_DATA_DIR", "COURSE_SMOKE", "COURSE_DEVICE", "OMP_NUM_THREADS", "MASTER_ADDR",
-           "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "CUDA_VISIBLE_DEVICES", "RUN_FULL"}
+           "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "CUDA_VISIBLE_DEVICES", "RUN_FULL", "ON_DISK"}
 #: A word of capitals joined by underscores, as left behind by an unfilled template.
 PLACEHOLDER = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 

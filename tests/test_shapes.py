@@ -14,8 +14,14 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from course_utils.shapes import (ShapeError, check_output_shape, conv2d_output_size,
-                                 pool2d_output_size, solve_padding, trace_shapes)
+from course_utils.shapes import (
+    ShapeError,
+    check_output_shape,
+    conv2d_output_size,
+    pool2d_output_size,
+    solve_padding,
+    trace_shapes,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

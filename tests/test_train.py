@@ -8,8 +8,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weights
 from course_utils.data import get_loaders
-from course_utils.models import MnistResNet
 from course_utils.fast import autocast_dtype
+from course_utils.models import MnistResNet
 from course_utils.train import History, TrainingDivergedError, evaluate, fit, predict
 
 
@@ -373,7 +373,8 @@ def test_gradient_scaler_only_for_float16(monkeypatch):
     real = torch.amp.GradScaler
     for amp, scaled in (("fp16", True), ("bf16", False), (False, False)):
         created = []
-        monkeypatch.setattr(torch.amp, "GradScaler", lambda *a, **k: created.append(k) or real(*a, **k))
+        monkeypatch.setattr(torch.amp, "GradScaler",
+                            lambda *a, created=created, **k: created.append(k) or real(*a, **k))
         fit(tiny_model(), train, epochs=1, lr=0.05, device="cpu", amp=amp, progress=False)
         assert created and created[0]["enabled"] is scaled
 

@@ -6,8 +6,16 @@ import torch
 
 from course_utils.models import ResidualBlock
 from course_utils.train import History
-from course_utils.viz import (GraphvizNotFoundError, confusion_matrix, has_dot, per_class_accuracy,
-                              plot_confusion_matrix, plot_history, render_graph, show_images)
+from course_utils.viz import (
+    GraphvizNotFoundError,
+    confusion_matrix,
+    has_dot,
+    per_class_accuracy,
+    plot_confusion_matrix,
+    plot_history,
+    render_graph,
+    show_images,
+)
 
 matplotlib.use("Agg")
 

@@ -25,8 +25,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from course_utils.colab import on_colab  # imports the standard library only
+
+if TYPE_CHECKING:  # torch is imported where it is used: doctor still runs when torch is broken
+    import torch
 
 #: Matmul speed (TFLOP/s, in the dtype training uses) from which a GPU counts as T4-class,
 #: fast enough for the notebooks' default settings in class. A T4 peaks at 65 TFLOP/s in

@@ -51,7 +51,7 @@ def add_parser(subparsers, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:  # nbformat, imported here so that a missing one stops this command only
-        from course_utils.student import WouldOverwriteError, replace_file, student_copy_bytes, target_state
+        import course_utils.student  # noqa: F401
     except ModuleNotFoundError as err:
         print(f"error: student-copy needs {err.name}, which is not installed; fix: "
               f"python -m pip install {err.name}", file=sys.stderr)
@@ -64,38 +64,66 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: --out {args.out} {problem}", file=sys.stderr)
         return 2
-    status = 0
-    copies: dict[Path, tuple[Path, bytes, int]] = {}  # target -> (source, bytes, stubs)
-    for path in paths:  # 1. every copy, in memory
-        target = args.out / path.name
+    copies, failed = _make_copies(paths, args.out)  # 1. every copy, in memory
+    states = _check_targets(copies, paths, args.force)  # 2. every place, before writing
+    if states is None:
+        print(f"Nothing was written to {args.out}.")
+        return 1
+    failed = _write_copies(copies, states) or failed  # 3. write
+    if not failed:
+        print(f"Hand out {args.out}; the notebooks in {REPO_ROOT / 'notebooks'} keep the solutions.")
+    return 1 if failed else 0
+
+
+def _make_copies(paths: list[Path], out: Path) -> tuple[dict[Path, tuple[Path, bytes, int]], bool]:
+    """Each notebook's student copy, in memory: ``{target: (source, bytes, stubbed cells)}``, and
+    whether any failed (an unreadable file, not a notebook, bad markers: each is printed)."""
+    from course_utils.student import student_copy_bytes
+    copies: dict[Path, tuple[Path, bytes, int]] = {}
+    failed = False
+    for path in paths:
+        target = out / path.name
         try:
             if target in copies:
                 raise ValueError(f"{copies[target][0]} has the same name and goes to {target} too: "
                                  "copy them into different --out folders")
             data, stubs = student_copy_bytes(path)
-        except (OSError, ValueError) as err:  # unreadable file, not a notebook, bad markers
+        except (OSError, ValueError) as err:
             print(f"  failed  {path}: {err}")
-            status = 1
+            failed = True
             continue
         copies[target] = (path, data, stubs)
-    states, refused = {}, []  # 2. every place checked before anything is written
-    for target, (path, data, stubs) in copies.items():
+    return copies, failed
+
+
+def _check_targets(copies: dict, paths: list[Path], force: bool) -> dict[Path, str] | None:
+    """Where each copy goes: ``{target: "new" | "unchanged" | "replace"}``, or None (with the
+    reasons printed) when any target is refused, or differs from its copy without ``force``."""
+    from course_utils.student import WouldOverwriteError, target_state
+    states, refused = {}, []
+    for target, (_path, data, _stubs) in copies.items():
         try:
             states[target] = target_state(target, data, paths)
-        except (OSError, WouldOverwriteError) as err:  # the instructor's notebook, a link to it, a folder
+        except (OSError, WouldOverwriteError) as err:  # the instructor's notebook, a link, a folder
             refused.append(f"  refused {target}: {err}")
     differ = [target for target, state in states.items() if state == "replace"]
-    if refused or (differ and not args.force):
-        for line in refused:
-            print(line)
-        if differ and not args.force:
-            print("  refused to replace these files: each differs from the student copy that would be "
-                  "written (the learner's edits, or a copy of an older notebook):")
-            print("\n".join(f"    {target}" for target in differ))
-            print("  To keep that work, move those files away first; to replace them, run again with --force.")
-        print(f"Nothing was written to {args.out}.")
-        return 1
-    for target, state in states.items():  # 3. write
+    if not refused and (force or not differ):
+        return states
+    for line in refused:
+        print(line)
+    if differ and not force:
+        print("  refused to replace these files: each differs from the student copy that would be "
+              "written (the learner's edits, or a copy of an older notebook):")
+        print("\n".join(f"    {target}" for target in differ))
+        print("  To keep that work, move those files away first; to replace them, run again with --force.")
+    return None
+
+
+def _write_copies(copies: dict, states: dict[Path, str]) -> bool:
+    """Write every copy that is new or replaces another; True when any could not be written."""
+    from course_utils.student import replace_file
+    failed = False
+    for target, state in states.items():
         path, data, stubs = copies[target]
         if state == "unchanged":
             print(f"  unchanged {target}: already this student copy")
@@ -104,14 +132,12 @@ def run(args: argparse.Namespace) -> int:
             replace_file(target, data)
         except OSError as err:  # no permission, a full or read-only disk
             print(f"  failed  {path}: cannot write {target} ({type(err).__name__}: {err.strerror or err})")
-            status = 1
+            failed = True
             continue
         note = " (no solution cells: copied with outputs cleared)" if stubs == 0 else ""
         verb = "replaced" if state == "replace" else "wrote  "
         print(f"  {verb} {target}: {stubs} solution cell(s) stubbed{note}")
-    if status == 0:
-        print(f"Hand out {args.out}; the notebooks in {REPO_ROOT / 'notebooks'} keep the solutions.")
-    return status
+    return failed
 
 
 def _prepare_out(out: Path) -> str | None:

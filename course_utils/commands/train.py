@@ -32,12 +32,17 @@ import torch
 from torch import nn
 
 from course_utils import distributed as ddp
-from course_utils.checkpoint import (CheckpointError, config_differences, load_checkpoint, load_weights,
-                                     show_setting)
+from course_utils.checkpoint import CheckpointError, config_differences, load_checkpoint, load_weights, show_setting
 from course_utils.config import get_device, is_smoke
 from course_utils.data import get_loaders
-from course_utils.datasets import (IMAGE_SIZE, IN_CHANNELS, NAMES, ChecksumMismatchError,
-                                   DatasetCorruptError, DatasetNotFoundError)
+from course_utils.datasets import (
+    IMAGE_SIZE,
+    IN_CHANNELS,
+    NAMES,
+    ChecksumMismatchError,
+    DatasetCorruptError,
+    DatasetNotFoundError,
+)
 from course_utils.fast import prepare_model
 from course_utils.models import CifarResNet, MnistResNet, SequentialCNN, resnet18
 from course_utils.train import TrainingDivergedError, evaluate, fit, one_cycle
@@ -271,9 +276,17 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
                   checkpoint=checkpoint, resume=args.resume, settings=settings,
                   log_dir=args.out / "tensorboard" if args.tensorboard else None)
 
+    _test_and_report(args, model, history, val_loader is not None, test_loader, device, world_size)
+    return 0
+
+
+def _test_and_report(args: argparse.Namespace, model: nn.Module, history, validated: bool,
+                     test_loader, device: torch.device, world_size: int) -> None:
+    """Score the chosen epoch on the test set, once; rank 0 writes OUT/history.json and says so."""
+    checkpoint = args.out / "checkpoint.pt"
     fingerprints = ddp.all_gather_objects(ddp.weights_fingerprint(model))
     chosen = history.best_epoch()
-    if val_loader is not None:  # the epoch chosen on validation data, from the checkpoint
+    if validated:  # the epoch chosen on validation data, from the checkpoint
         ddp.barrier()  # rank 0 has written it
         load_weights(ddp.unwrap(model), checkpoint)
     test = evaluate(model, test_loader, device=device, amp=False if args.amp == "off" else args.amp)
@@ -282,7 +295,7 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
             "history": {column: [None if v != v else v for v in values]  # NaN is not JSON: null
                         for column, values in history.to_dict().items()},
             "chosen_epoch": chosen,
-            "chosen_on": "validation accuracy" if val_loader is not None else "last epoch",
+            "chosen_on": "validation accuracy" if validated else "last epoch",
             "test_accuracy": test["accuracy"],
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                      if k != "run"},
@@ -297,7 +310,6 @@ def _train(args: argparse.Namespace, rank: int, world_size: int, local_rank: int
                     else "weights DIFFERENT across ranks; ")
         print(f"Test accuracy {test['accuracy']:.2%} of epoch {chosen} ({summary['chosen_on']}), "
               f"after {len(history)} epoch(s); {same}wrote {args.out / 'history.json'}.")
-    return 0
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -20,8 +20,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from course_utils.exercises import (Code, Exercise, Result, _unfinished, first_problem, not_a_length,
-                                   number_exercise, seeded)
+from course_utils.exercises import Code, Exercise, Result, first_problem, not_a_length, number_exercise, seeded
+from course_utils.exercises.core import unfinished
 from course_utils.models import SequentialCNN
 
 __all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading", "example_predictions"]
@@ -447,7 +447,7 @@ class _ConfusionExercise(Exercise):
     def check(self, answer: Any, y_true: Any = None, y_pred: Any = None,
               classes: Sequence[str] = CIFAR10_CLASSES) -> Result:
         """Check ``answer`` against the confusion of ``y_true`` and ``y_pred`` (what ``predict`` returned)."""
-        if not _unfinished(answer) and (y_true is None or y_pred is None):
+        if not unfinished(answer) and (y_true is None or y_pred is None):
             return Result(self.name, False, "pass your model's labels and predictions too: "
                           f"ex.{self.name}.check(answer, y_true, y_pred).")
         bound = Exercise(self.name, self._question,

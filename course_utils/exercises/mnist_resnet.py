@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import (Code, Exercise, check_calls, first_problem, not_a_length, number_exercise,
-                                   seeded)
+from course_utils.exercises import Code, Exercise, check_calls, first_problem, not_a_length, number_exercise, seeded
 
 __all__ = ["flatten_size", "block_parameters", "residual_block", "should_save"]
 

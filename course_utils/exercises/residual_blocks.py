@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import (Code, Exercise, check_calls, first_problem, number_exercise, seeded,
-                                   shape_exercise)
+from course_utils.exercises import Code, Exercise, check_calls, first_problem, number_exercise, seeded, shape_exercise
 from course_utils.models import ResidualBlock
 
 __all__ = ["block_output_shape", "needs_projection", "projection_parameters", "residual_block"]

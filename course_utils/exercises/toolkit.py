@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from course_utils.exercises import Exercise
+from course_utils.exercises.core import Exercise
 
 # ---------------------------------------------------------------------------
 # One number
