@@ -31,7 +31,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     'doctor'
     """
     parser = argparse.ArgumentParser(
-        prog="python -m course_utils",
+        prog="python -m course_utils", allow_abbrev=False,
         description="ResNet, hands-on: check the set-up, stage datasets, make student copies, train.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

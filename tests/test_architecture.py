@@ -126,3 +126,13 @@ def test_every_public_function_fits_on_one_screen():
     too_long = [(name, lines) for name, lines in found
                 if name.rsplit(".", 1)[1] not in DECLARATIONS and lines > LONGER.get(name, MAX_LINES)]
     assert not too_long, f"public functions longer than {MAX_LINES} lines: {too_long}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    crossing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils"):
+                crossing += [f"{path.relative_to(REPO)}: {node.module}.{alias.name}"
+                             for alias in node.names if alias.name.startswith("_")]
+    assert not crossing, "private names used across modules (make them public, or move them):\n" + "\n".join(crossing)

@@ -61,7 +61,7 @@ def fix_after(out: str, text: str) -> str:
 
 
 def test_healthy_machine_passes_and_says_what_it_found(sample, smoke, needs_dot, capsys):
-    status, out = run_doctor(capsys, "--data", str(sample))
+    status, out = run_doctor(capsys, "--data-dir", str(sample))
     assert status == 0, out
     assert "All is well" in out and "FAIL" not in out
     assert line_with(out, "Python").lstrip().startswith("ok")
@@ -78,7 +78,7 @@ def test_healthy_machine_passes_and_says_what_it_found(sample, smoke, needs_dot,
 
 
 def test_entry_point_exit_status_is_zero_when_all_is_well(sample, needs_dot):
-    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--data", str(sample)],
+    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--data-dir", str(sample)],
                             capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
                             env={**os.environ, "COURSE_SMOKE": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
@@ -86,7 +86,7 @@ def test_entry_point_exit_status_is_zero_when_all_is_well(sample, needs_dot):
 
 
 def test_partial_sample_fails_outside_smoke_mode_with_the_fetch_data_fix(sample, capsys):
-    status, out = run_doctor(capsys, "--data", str(sample))
+    status, out = run_doctor(capsys, "--data-dir", str(sample))
     assert status == 1
     for name in ("mnist", "fashion_mnist", "cifar10"):
         line = line_with(out, f"{name}:")
@@ -97,12 +97,12 @@ def test_partial_sample_fails_outside_smoke_mode_with_the_fetch_data_fix(sample,
 
 def test_fix_lines_fetch_into_the_data_folder_that_was_checked(tmp_path, capsys):
     folder = tmp_path / "class data"  # not the default data folder, and with a space
-    status, out = run_doctor(capsys, "--data", str(folder))
+    status, out = run_doctor(capsys, "--data-dir", str(folder))
     assert status == 1
     assert fix_after(out, "data folder").startswith(
         f"fix: python -m course_utils fetch-data --to {shlex.quote(str(folder))}   (offline:")
     folder.mkdir()
-    status, out = run_doctor(capsys, "--data", str(folder))
+    status, out = run_doctor(capsys, "--data-dir", str(folder))
     for name in ("mnist", "fashion_mnist", "cifar10"):
         assert fix_after(out, f"{name}:").startswith(
             f"fix: python -m course_utils fetch-data {name} --to {shlex.quote(str(folder))}   (offline:")
@@ -110,16 +110,16 @@ def test_fix_lines_fetch_into_the_data_folder_that_was_checked(tmp_path, capsys)
 
 def test_data_path_that_is_a_file_is_reported_as_a_file(tmp_path, capsys):
     (tmp_path / "data.zip").write_bytes(b"PK")
-    status, out = run_doctor(capsys, "--data", str(tmp_path / "data.zip"))
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path / "data.zip"))
     assert status == 1
     assert line_with(out, "data folder").lstrip().startswith("FAIL")
     assert "is a file, not a folder" in line_with(out, "data folder")
-    assert fix_after(out, "data folder") == "fix: pass --data the folder that holds the datasets, not a file"
+    assert fix_after(out, "data folder") == "fix: pass --data-dir the folder that holds the datasets, not a file"
 
 
 def test_missing_torchvision_is_a_fail_line_with_the_pip_command(sample, smoke, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # `import torchvision` now fails
-    status, out = run_doctor(capsys, "--data", str(sample))
+    status, out = run_doctor(capsys, "--data-dir", str(sample))
     assert status == 1
     assert line_with(out, "torchvision").lstrip().startswith("FAIL  torchvision is not installed")
     assert fix_after(out, "torchvision is not installed") == (
@@ -169,7 +169,7 @@ def write_full_idx(raw) -> None:
 def test_full_datasets_are_reported_complete(tmp_path, capsys):
     for name in ("mnist", "fashion_mnist"):
         write_full_idx(tmp_path / FOLDER[name] / "raw")
-    status, out = run_doctor(capsys, "--data", str(tmp_path))
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path))
     for name in ("mnist", "fashion_mnist"):
         assert line_with(out, f"{name}:").split() [:3] == ["ok", f"{name}:", "complete,"]
         assert "60,000 training + 10,000 test images" in line_with(out, f"{name}:")
@@ -182,7 +182,7 @@ def test_a_full_copy_whose_downloaded_archive_is_damaged_is_corrupt(tmp_path, ca
     write_full_idx(raw)
     # torchvision keeps the .gz it downloaded; this one is not the official file
     (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"not the official download"))
-    status, out = run_doctor(capsys, "--data", str(tmp_path))
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path))
     assert status == 1
     line = line_with(out, "mnist:")
     assert line.lstrip().startswith("FAIL") and "corrupt" in line
@@ -191,7 +191,7 @@ def test_a_full_copy_whose_downloaded_archive_is_damaged_is_corrupt(tmp_path, ca
 
 def test_missing_dot_fails_with_the_install_command(sample, smoke, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot, no nvidia-smi
-    status, out = run_doctor(capsys, "--data", str(sample))
+    status, out = run_doctor(capsys, "--data-dir", str(sample))
     assert status == 1
     assert line_with(out, "Graphviz").lstrip().startswith("FAIL")
     assert "`dot` is not on the PATH" in out
@@ -202,7 +202,7 @@ def test_missing_dot_fails_with_the_install_command(sample, smoke, tmp_path, mon
 
 
 def test_empty_data_folder_fails_with_fetch_data_for_each_dataset(tmp_path, capsys):
-    status, out = run_doctor(capsys, "--data", str(tmp_path))
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path))
     assert status == 1
     for name, folder in FOLDER.items():
         assert line_with(out, f"{name}:").lstrip().startswith("FAIL")
@@ -212,7 +212,7 @@ def test_empty_data_folder_fails_with_fetch_data_for_each_dataset(tmp_path, caps
 
 
 def test_data_folder_that_does_not_exist_fails(tmp_path, capsys):
-    status, out = run_doctor(capsys, "--data", str(tmp_path / "nowhere"))
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path / "nowhere"))
     assert status == 1 and "does not exist" in line_with(out, "data folder")
     assert fix_after(out, "data folder").startswith("fix: python -m course_utils fetch-data")
 
@@ -225,7 +225,7 @@ def test_corrupt_dataset_files_fail_and_say_which_file(sample, smoke, tmp_path, 
     images.write_bytes(images.read_bytes()[:1_000_000])  # a download cut short
     with open(data / "cifar-10-batches-py/data_batch_2", "r+b") as f:
         f.truncate(10_000)
-    status, out = run_doctor(capsys, "--data", str(data))
+    status, out = run_doctor(capsys, "--data-dir", str(data))
     assert status == 1
     mnist = line_with(out, "mnist:")
     assert mnist.lstrip().startswith("FAIL") and "corrupt" in mnist
@@ -238,7 +238,7 @@ def test_corrupt_dataset_files_fail_and_say_which_file(sample, smoke, tmp_path, 
 
 def test_package_that_does_not_import_fails_with_pip_command(sample, monkeypatch, capsys):
     monkeypatch.setattr(doctor, "PACKAGES", doctor.PACKAGES + ["no_such_package_for_the_course"])
-    status, out = run_doctor(capsys, "--data", str(sample))
+    status, out = run_doctor(capsys, "--data-dir", str(sample))
     assert status == 1
     assert "package no_such_package_for_the_course does not import (ModuleNotFoundError" in out
     assert fix_after(out, "no_such_package") == "fix: python -m pip install no_such_package_for_the_course"
@@ -247,7 +247,7 @@ def test_package_that_does_not_import_fails_with_pip_command(sample, monkeypatch
 def test_nearly_full_disk_fails(sample, monkeypatch, capsys):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: usage(10**11, 10**11 - 2 * 10**8, 2 * 10**8))
-    status, out = run_doctor(capsys, "--data", str(sample))
+    status, out = run_doctor(capsys, "--data-dir", str(sample))
     assert status == 1 and line_with(out, "disk:").lstrip().startswith("FAIL")
     assert "0.2 GB free" in out and "COURSE_DATA_DIR" in fix_after(out, "disk:")
 
@@ -255,7 +255,7 @@ def test_nearly_full_disk_fails(sample, monkeypatch, capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_asking_for_a_missing_gpu_fails_and_says_to_unset_course_device(sample, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DEVICE", "cuda")
-    status, out = run_doctor(capsys, "--data", str(sample))
+    status, out = run_doctor(capsys, "--data-dir", str(sample))
     assert status == 1 and "PyTorch sees no CUDA GPU" in line_with(out, "device:")
     assert fix_after(out, "device:") == "fix: unset COURSE_DEVICE"
 
@@ -347,7 +347,7 @@ def test_doctor_prints_its_whole_report_when_a_folder_or_file_cannot_be_read(sam
               "batch file": root / FOLDER["cifar10"] / "data_batch_1"}[unreadable]
     locked.chmod(0)
     try:
-        result = subprocess.run([*prefix, sys.executable, "-m", "course_utils", "doctor", "--data", str(root)],
+        result = subprocess.run([*prefix, sys.executable, "-m", "course_utils", "doctor", "--data-dir", str(root)],
                                 capture_output=True, text=True, timeout=300, cwd=tmp_path)
     finally:
         locked.chmod(0o755)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -205,3 +206,12 @@ def test_the_two_machine_example_lets_c10d_assign_the_ranks(capsys):
         main(["train", "--help"])
     help_text = capsys.readouterr().out
     assert "--rdzv_backend=c10d" in help_text and "--node_rank" not in help_text
+
+
+def test_every_command_names_a_dataset_with_data_and_a_folder_with_data_dir(capsys):
+    from course_utils.cli import build_parser
+    assert build_parser("doctor").parse_args(["doctor", "--data-dir", "d"]).data_dir == Path("d")
+    args = build_parser("train").parse_args(["train", *TINY, "--data-dir", "d", "--out", "o"])
+    assert (args.data, args.data_dir) == ("mnist", Path("d"))
+    with pytest.raises(SystemExit):  # doctor's --data was a folder once: now the flag means a dataset only
+        build_parser("doctor").parse_args(["doctor", "--data", "d"])

@@ -59,6 +59,7 @@ class Check:
 def add_parser(subparsers, help: str) -> None:
     p = subparsers.add_parser(
         "doctor",
+        allow_abbrev=False,  # options only as written: --data is never taken for --data-dir
         help=help,
         description=(
             "Check Python, torch and torchvision, the device (CUDA, MPS or CPU) and whether it is "
@@ -70,7 +71,7 @@ def add_parser(subparsers, help: str) -> None:
             "(COURSE_SMOKE=1) and fails otherwise."
         ),
     )
-    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                    help="the data folder to check (default: COURSE_DATA_DIR, else data/)")
     p.set_defaults(run=run)
 
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     checks = [*guarded("Python", check_python), *guarded("torch", check_torch)]
     if _import_error("torch") is None:  # every other check needs torch (course_utils.config does)
         from course_utils.config import data_dir, is_smoke
-        root = (args.data or data_dir()).expanduser().resolve()
+        root = (args.data_dir or data_dir()).expanduser().resolve()
         checks += [*guarded("device", check_device), *guarded("Graphviz", check_dot),
                    *guarded("data", check_data, root, smoke=is_smoke()),
                    *guarded("disk", check_disk, root), *guarded("packages", check_packages)]
@@ -241,7 +242,7 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
     offline = "   (offline: add --from /path/to/staged/copy)"
     if root.is_file():
         fix = (f"point COURSE_DATA_DIR at a folder, or move the file {root} out of the way, then: {fetch}"
-               if default else "pass --data the folder that holds the datasets, not a file")
+               if default else "pass --data-dir the folder that holds the datasets, not a file")
         return [Check("FAIL", f"data folder {root} is a file, not a folder", fix)]
     if not root.is_dir():
         return [Check("FAIL", f"data folder {root} does not exist", f"{fetch}{to}{offline}")]

@@ -24,6 +24,7 @@ from course_utils.staging import Outcome, download, install_from
 def add_parser(subparsers, help: str) -> None:
     p = subparsers.add_parser(
         "fetch-data",
+        allow_abbrev=False,  # options only as written: --data is never taken for --data-dir
         help=help,
         description=(
             "Download MNIST, Fashion-MNIST and CIFAR-10 with torchvision (which checks their "

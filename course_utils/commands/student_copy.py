@@ -23,6 +23,7 @@ from course_utils.config import REPO_ROOT
 def add_parser(subparsers, help: str) -> None:
     p = subparsers.add_parser(
         "student-copy",
+        allow_abbrev=False,  # options only as written: --data is never taken for --data-dir
         help=help,
         description=(
             "Write a student version of each notebook: in cells tagged 'solution' the region "

@@ -93,6 +93,7 @@ def positive_number(text: str) -> float:
 def add_parser(subparsers, help: str) -> None:
     p = subparsers.add_parser(
         "train",
+        allow_abbrev=False,  # options only as written: --data is never taken for --data-dir
         help=help,
         description=(
             "Train one of the course's models with course_utils.train.fit: progress, a checkpoint "
