@@ -163,7 +163,7 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
     tensor([[1, 0],
             [1, 1]])
     """
-    y_true, y_pred = torch.as_tensor(y_true).long(), torch.as_tensor(y_pred).long()
+    y_true, y_pred = torch.as_tensor(y_true).long().flatten(), torch.as_tensor(y_pred).long().flatten()
     flat = y_true * num_classes + y_pred
     return torch.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
 

@@ -6,12 +6,10 @@ from pathlib import Path
 import pytest
 
 from course_utils.config import data_dir
+from course_utils.datasets import ON_DISK
 
-EXPECTED = {
-    "mnist": "MNIST/raw/train-images-idx3-ubyte",
-    "fashion_mnist": "FashionMNIST/raw/train-images-idx3-ubyte",
-    "cifar10": "cifar-10-batches-py/data_batch_1",
-}
+#: The first file each dataset's loaders read: where a staged copy is looked for.
+EXPECTED = {name: disk.paths()[0] for name, disk in ON_DISK.items()}
 
 
 def require_data(name: str) -> Path:

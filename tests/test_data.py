@@ -34,11 +34,7 @@ from course_utils.datasets import (
     load_tensors,
 )
 
-SAMPLE_FILE = {
-    "mnist": "MNIST/raw/train-images-idx3-ubyte",
-    "fashion_mnist": "FashionMNIST/raw/train-images-idx3-ubyte",
-    "cifar10": "cifar-10-batches-py/data_batch_1",
-}
+SAMPLE_FILE = {name: disk.paths()[0] for name, disk in datasets.ON_DISK.items()}
 SAMPLE_SIZES = {"mnist": (3000, 1000), "fashion_mnist": (1003, 200), "cifar10": (5085, 200)}
 
 

@@ -324,11 +324,6 @@ relu_sequential = Exercise(
 # confusion_reading
 # ---------------------------------------------------------------------------
 
-def _confusion(y_true: torch.Tensor, y_pred: torch.Tensor, n: int) -> torch.Tensor:
-    y_true, y_pred = torch.as_tensor(y_true).long().flatten(), torch.as_tensor(y_pred).long().flatten()
-    return torch.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
-
-
 def _class_index(name: Any, classes: Sequence[str]) -> tuple[int | None, str | None]:
     """The label of class ``name``, or None and what is wrong with it."""
     if isinstance(name, bool) or not isinstance(name, (str, int)):
@@ -409,7 +404,8 @@ def _check_confusion_reading(answer: Any, y_true: Any, y_pred: Any, classes: Seq
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return ("give two class names as a pair: answer = (hardest class, the class it is most "
                 f"often mistaken for), not {answer!r}.")
-    m = _confusion(y_true, y_pred, len(classes))
+    from course_utils.viz import confusion_matrix  # matplotlib only when this check runs
+    m = confusion_matrix(y_true, y_pred, len(classes))
     hard, problem = _class_index(answer[0], classes)
     if problem:
         return "first name: " + problem
