@@ -146,6 +146,8 @@ def sum_over_ranks(*values: torch.Tensor | float, device: torch.device | str = "
     >>> sum_over_ranks(torch.tensor(2.5), 461)
     [2.5, 461.0]
     """
+    if not is_distributed():  # nothing to add up (and MPS has no float64)
+        return [float(v) for v in values]
     stacked = torch.stack([torch.as_tensor(v, device=device).to(torch.float64) for v in values])
     return all_reduce_sum(stacked).tolist()
 

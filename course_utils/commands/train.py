@@ -141,7 +141,8 @@ def add_parser(subparsers, help: str) -> None:
                    help="cpu, cuda, mps (default: the fastest; under torchrun cuda:LOCAL_RANK)")
     p.add_argument("--fast", action="store_true",
                    help="keep the dataset on the device as uint8 and make (augmented) batches there "
-                        "(course_utils.fast): much faster on a GPU; --workers is then ignored")
+                        "(get_loaders(..., on_device=True)), and set the model up with prepare_model "
+                        "(channels_last on CUDA): much faster on a GPU; --workers is then ignored")
     p.add_argument("--subset", type=whole_number(1), default=None, metavar="N",
                    help="use only the first N training and test images (quick experiments)")
     p.add_argument("--val", type=whole_number(1), default=None, metavar="N",
