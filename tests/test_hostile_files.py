@@ -113,7 +113,7 @@ def test_library_entry_points_never_run_a_hostile_batch(hostile, entry):
 
 def test_doctor_reports_a_hostile_batch_as_corrupt_without_running_it(hostile, capsys):
     root, marker = hostile
-    status = main(["doctor", "--data", str(root)])
+    status = main(["doctor", "--data-dir", str(root)])
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if "cifar10:" in line)
     assert status == 1 and "FAIL" in line and "data_batch_2" in line
@@ -188,7 +188,7 @@ def test_mnist_with_images_and_labels_of_different_counts_fails_when_opened(mism
 
 
 def test_doctor_and_fetch_data_report_the_mismatch_too(mismatched_mnist, tmp_path, capsys):
-    assert main(["doctor", "--data", str(mismatched_mnist)]) == 1
+    assert main(["doctor", "--data-dir", str(mismatched_mnist)]) == 1
     line = next(line for line in capsys.readouterr().out.splitlines() if "mnist:" in line)
     assert "FAIL" in line and "2,900" in line and "3,000" in line
     assert main(["fetch-data", "mnist", "--from", str(mismatched_mnist), "--to", str(tmp_path / "d")]) == 1

@@ -39,13 +39,15 @@ from course_utils.exercises.toolkit import (
                                          first_problem,
                                          not_a_length,
                                          number_exercise,
+                                         override,
                                          shape_exercise,
                                          table_exercise,
+                                         when,
 )
 
 __all__ = [
     "NOTEBOOK_MODULES", "Code", "Exercise", "Result", "all_exercises", "expect_equal", "hide_solutions",
     "keep_rng_state", "question_text", "seeded", "around", "as_number", "as_shape", "check_calls",
-    "check_number", "first_problem", "not_a_length", "number_exercise", "shape_exercise",
-    "table_exercise",
+    "check_number", "first_problem", "not_a_length", "number_exercise", "override", "shape_exercise",
+    "table_exercise", "when",
 ]

@@ -22,7 +22,7 @@ from torch import nn
 
 from course_utils.exercises import Code, Exercise, Result, first_problem, not_a_length, number_exercise, seeded
 from course_utils.exercises.core import unfinished
-from course_utils.models import SequentialCNN
+from course_utils.models import SequentialCNN, count_parameters
 
 __all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading", "example_predictions"]
 
@@ -31,10 +31,7 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
 
 
-# ---------------------------------------------------------------------------
-# conv_parameters
-# ---------------------------------------------------------------------------
-
+# --- conv_parameters ---
 _C_IN, _C_OUT, _K = 32, 64, 5
 _CONV3 = _C_OUT * _C_IN * _K * _K + _C_OUT  # 51,264
 
@@ -58,7 +55,6 @@ _CONV_MISTAKES = {
     2_432: "that is the first convolution, Conv2d(3, 32, 5); the question asks for the third.",
 }
 
-
 conv_parameters = number_exercise(
     "conv_parameters",
     "The third convolution of the model is nn.Conv2d(32, 64, kernel_size=5, padding=2), with a "
@@ -73,10 +69,7 @@ conv_parameters = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# flatten_size
-# ---------------------------------------------------------------------------
-
+# --- flatten_size ---
 _FLAT = 64 * 3 * 3  # 28 -> 14 -> 7 -> 3
 
 _FLATTEN_MISTAKES = {
@@ -97,7 +90,6 @@ _FLATTEN_MISTAKES = {
         "is flattened has the 64 channels of the last convolution.",
 }
 
-
 flatten_size = number_exercise(
     "flatten_size",
     "Adapt the model to Fashion-MNIST: its images are 1x28x28 (one grey channel) instead of "
@@ -116,13 +108,10 @@ flatten_size = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# relu_sequential
-# ---------------------------------------------------------------------------
-
+# --- relu_sequential ---
 _REF_PARAMS = 145_578
-_CONV_PLAN = [(3, 32), (32, 32), (32, 64)]
-_LINEAR_PLAN = [(1024, 64), (64, 10)]
+_CONV_CHANNELS = [32, 32, 64]  # out_channels of the convolutions, in turn
+_LINEAR_FEATURES = [64, 10]    # out_features of the Linear layers
 
 
 def _leaves(module: nn.Module) -> list[nn.Module]:
@@ -132,23 +121,16 @@ def _leaves(module: nn.Module) -> list[nn.Module]:
     return [module]
 
 
-def _kind(layer: nn.Module) -> str:
-    for kind, cls in (("conv", nn.Conv2d), ("linear", nn.Linear), ("flatten", nn.Flatten), ("pool", nn.MaxPool2d)):
-        if isinstance(layer, cls):
-            return kind
-    return "other"
-
-
 def _conv_step(layer: nn.Conv2d, x: torch.Tensor, seen: dict[str, int]) -> str | None:
     """Convolution number ``k``: its channels, its kernel, and a padding that keeps the size."""
     k = seen["conv"] + 1
-    if k > len(_CONV_PLAN):
+    if k > len(_CONV_CHANNELS):
         return "there are more than three convolutions; the model has exactly three."
     if layer.in_channels != x.shape[1]:
         return (f"convolution {k} has in_channels={layer.in_channels}, but it receives "
                 f"{x.shape[1]} channels (the image's 3, or the previous convolution's out_channels).")
-    if layer.out_channels != _CONV_PLAN[k - 1][1]:
-        return (f"convolution {k} should have {_CONV_PLAN[k - 1][1]} output channels "
+    if layer.out_channels != _CONV_CHANNELS[k - 1]:
+        return (f"convolution {k} should have {_CONV_CHANNELS[k - 1]} output channels "
                 f"(32, 32, 64 in turn), not {layer.out_channels}.")
     if layer.kernel_size != (5, 5):
         return f"convolution {k} should have a 5x5 kernel, not {layer.kernel_size}."
@@ -165,15 +147,15 @@ def _linear_step(layer: nn.Linear, x: torch.Tensor, seen: dict[str, int]) -> str
     if x.dim() != 2:
         return (f"the first Linear layer receives a {tuple(x.shape)} feature map: an nn.Flatten() is "
                 "missing before it, to turn each (64, 4, 4) map into a vector of 1024 numbers.")
-    if k > len(_LINEAR_PLAN):
+    if k > len(_LINEAR_FEATURES):
         return "there are more than two Linear layers; the model has exactly two."
     if layer.in_features != x.shape[1]:
         why = (" (64 channels x 4 x 4 after three max-pools)" if x.shape[1] == 1024 else
                " (the previous Linear layer's out_features)")
         return (f"Linear layer {k} has in_features={layer.in_features}, but it receives vectors "
                 f"of {x.shape[1]} numbers{why}.")
-    if layer.out_features != _LINEAR_PLAN[k - 1][1]:
-        return (f"Linear layer {k} should have out_features={_LINEAR_PLAN[k - 1][1]} "
+    if layer.out_features != _LINEAR_FEATURES[k - 1]:
+        return (f"Linear layer {k} should have out_features={_LINEAR_FEATURES[k - 1]} "
                 f"(1024 -> 64 -> 10), not {layer.out_features}.")
     return None
 
@@ -187,6 +169,7 @@ def _flatten_step(layer: nn.Flatten, x: torch.Tensor, seen: dict[str, int]) -> s
     return None
 
 
+_KINDS = {nn.Conv2d: "conv", nn.Linear: "linear", nn.Flatten: "flatten", nn.MaxPool2d: "pool"}
 _LAYER_STEPS = {"conv": _conv_step, "linear": _linear_step, "flatten": _flatten_step}
 
 
@@ -195,7 +178,7 @@ def _walk(layers: list[nn.Module]) -> str | None:
     x = torch.randn(2, 3, 32, 32)
     seen = {"conv": 0, "linear": 0, "flatten": 0, "pool": 0, "other": 0}
     for layer in layers:
-        kind = _kind(layer)
+        kind = next((kind for cls, kind in _KINDS.items() if isinstance(layer, cls)), "other")
         problem = _LAYER_STEPS[kind](layer, x, seen) if kind in _LAYER_STEPS else None
         if problem:
             return problem
@@ -238,12 +221,10 @@ def _relu_problem(layers: list[nn.Module]) -> str | None:
     return None
 
 
+@seeded(0)  # the same test batch and reference every time
+@torch.no_grad()
 def _check_relu_sequential(answer: Any) -> str | None:
-    with seeded(0), torch.no_grad():  # the same test batch and reference every time
-        return _relu_sequential_problem(answer)
-
-
-def _relu_sequential_problem(answer: Any) -> str | None:
+    """An nn.Sequential whose layers, parameter count, ReLUs and outputs agree with SequentialCNN(relu=True)."""
     model = answer() if callable(answer) and not isinstance(answer, nn.Module) else answer
     if model is None:
         return "your function returned None: did you forget `return nn.Sequential(...)`?"
@@ -259,7 +240,8 @@ def _relu_sequential_problem(answer: Any) -> str | None:
 
 
 def _count_problem(model: nn.Module) -> str | None:
-    n_params = sum(p.numel() for p in model.parameters())
+    """As many parameters as the reference: no extra layer with weights."""
+    n_params = count_parameters(model, trainable_only=False)
     if n_params != _REF_PARAMS:
         return (f"your model has {n_params:,} parameters, SequentialCNN {_REF_PARAMS:,}: check for "
                 "extra layers with weights (only the 3 convolutions and 2 Linear layers have any).")
@@ -320,10 +302,7 @@ relu_sequential = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# confusion_reading
-# ---------------------------------------------------------------------------
-
+# --- confusion_reading ---
 def _class_index(name: Any, classes: Sequence[str]) -> tuple[int | None, str | None]:
     """The label of class ``name``, or None and what is wrong with it."""
     if isinstance(name, bool) or not isinstance(name, (str, int)):
@@ -401,6 +380,7 @@ def _confused_problem(hard: int, name: Any, m: torch.Tensor, classes: Sequence[s
 
 
 def _check_confusion_reading(answer: Any, y_true: Any, y_pred: Any, classes: Sequence[str]) -> str | None:
+    """Two class names: the hardest class of these predictions, then what its images are most often taken for."""
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return ("give two class names as a pair: answer = (hardest class, the class it is most "
                 f"often mistaken for), not {answer!r}.")
@@ -426,6 +406,7 @@ def example_predictions() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _example_context() -> dict[str, Any]:
+    """What notebook 02 has defined when it asks, with the example model's predictions as ``y_true, y_pred``."""
     from course_utils import viz
     y_true, y_pred = example_predictions()
     return {"y_true": y_true, "y_pred": y_pred, "viz": viz, "CLASSES": CIFAR10_CLASSES,

@@ -33,10 +33,7 @@ def _real_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
         return conv(torch.zeros(1, 1, n, n)).shape[-1]
 
 
-# ---------------------------------------------------------------------------
-# output_size
-# ---------------------------------------------------------------------------
-
+# --- output_size ---
 _OUTPUT_SIZE_MISTAKES = {
     55.25: "you did not round down. 217 / 4 = 54.25 windows do not exist: only whole windows "
            "count, so take floor(217 / 4) = 54, then add 1.",
@@ -54,7 +51,6 @@ _OUTPUT_SIZE_MISTAKES = {
          "a time, and the padding adds 2 pixels on each side.",
 }
 
-
 output_size = number_exercise(
     "output_size",
     "torchvision's AlexNet starts with nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2) "
@@ -70,10 +66,7 @@ output_size = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# conv_out
-# ---------------------------------------------------------------------------
-
+# --- conv_out ---
 #: The grid the learner's function is compared on: (n, k, s, p, d), every one a valid layer.
 _GRID = [(n, k, s, p, d)
          for n in (2, 5, 8, 13, 32)
@@ -117,6 +110,7 @@ _SLIPS = {
 def _with_slips(slips: tuple[str, ...]) -> Callable[..., int]:
     """The output-size formula with some of the usual slips made: what such a function returns."""
     def size(n: int, k: int, s: int, p: int, d: int) -> int:
+        """The output size as a function with these slips computes it."""
         span = d * (k - 1) + 1
         if "span=k" in slips:
             span = k
@@ -140,6 +134,7 @@ def _slip_sets() -> list[tuple[str, ...]]:
 
 
 def _check_conv_out(fn: Any) -> str | None:
+    """Compare ``fn`` with real layers on the grid; name the slip (or the first wrong layer), then the defaults."""
     if not callable(fn):
         return f"conv_out should be a function, not {type(fn).__name__}."
     truth = _truth()
@@ -195,20 +190,20 @@ conv_out = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# stride_padding
-# ---------------------------------------------------------------------------
-
+# --- stride_padding ---
 def _whole(value: Any) -> bool:
+    """Whether ``value`` is a whole number of pixels (``2`` or ``2.0``; not ``True``, not ``0.5``)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and float(value).is_integer())
 
 
 def _stride_padding_size(stride: int, padding: int) -> int:
+    """The output size of the exercise's layer (3x3 kernel, 32x32 input) for ``stride`` and ``padding``."""
     return (32 + 2 * padding - 3) // stride + 1
 
 
 def _check_stride_padding(answer: Any) -> str | None:
+    """A pair of whole numbers that gives 16; else what the pair gives and which way to change it."""
     if isinstance(answer, dict):
         answer = (answer.get("stride"), answer.get("padding"))
     try:
@@ -257,10 +252,7 @@ stride_padding = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# dilated_padding
-# ---------------------------------------------------------------------------
-
+# --- dilated_padding ---
 _DILATED_MISTAKES = {
     1: "1 is the 'same' padding of an ordinary 3x3 kernel; with dilation 2 the kernel spans "
        "d(k - 1) + 1 = 5 pixels, like a 5x5 one.",
@@ -272,6 +264,7 @@ _DILATED_MISTAKES = {
 
 
 def _not_same(answer: Any) -> str | None:
+    """The message for ``'same'``, PyTorch's name for the padding asked, else None."""
     if isinstance(answer, str) and answer.strip().lower() == "same":
         return ("padding='same' works in PyTorch (for stride 1), but give the number it "
                 "computes for this layer.")
@@ -279,6 +272,7 @@ def _not_same(answer: Any) -> str | None:
 
 
 def _dilated_otherwise(value: float) -> str:
+    """What an unknown padding gives instead of 32x32, measured on a real layer."""
     if value != int(value):
         return f"{value!r} is not a whole number of pixels; solve n = n + 2p - d(k - 1) for p."
     size = _real_size(32, 3, 1, int(value), 2)
@@ -297,10 +291,7 @@ dilated_padding = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# linear_in_features
-# ---------------------------------------------------------------------------
-
+# --- linear_in_features ---
 _LINEAR_MISTAKES = {
     1024: "1024 = 64 x 4 x 4 is for a 32x32 input. This input is 64x64: every map is twice as high "
           "and wide, so the flattened vector is 4 times longer.",
@@ -314,7 +305,6 @@ _LINEAR_MISTAKES = {
     2048: "that is 32 x 8 x 8: the last convolution has 64 output channels, not 32.",
     512: "that is 64 x 8: flatten multiplies channels, height *and* width.",
 }
-
 
 linear_in_features = number_exercise(
     "linear_in_features",

@@ -217,6 +217,14 @@ def seeded(seed: int = 0) -> Iterator[None]:
     >>> with seeded(0):
     ...     torch.equal(x, torch.randn(2))
     True
+
+    As a decorator, ``@seeded(0)``, it runs the whole function that way, on every call:
+
+    >>> @seeded(0)
+    ... def draw() -> torch.Tensor:
+    ...     return torch.randn(2)
+    >>> torch.equal(draw(), x), torch.equal(draw(), x)
+    (True, True)
     """
     with keep_rng_state():
         torch.default_generator.manual_seed(seed)  # the CPU generator only, inside the fork

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.exercises import Exercise, around, as_number, number_exercise, table_exercise
+from course_utils.exercises import Exercise, around, as_number, number_exercise, table_exercise, when
 
 __all__ = ["stem_size", "padding_matters", "projection_blocks", "conv_biases", "examples_per_sec"]
 
@@ -21,10 +21,7 @@ def _stem(n: int, padding: int) -> tuple[int, int]:
     return conv, (conv + 2 * 1 - 3) // 2 + 1
 
 
-# ---------------------------------------------------------------------------
-# stem_size
-# ---------------------------------------------------------------------------
-
+# --- stem_size ---
 _STEM_MISTAKES = {
     48: "48 is the convolution's output; the stem ends with a max-pool (3x3, stride 2, "
         "padding 1) that halves it again.",
@@ -38,7 +35,6 @@ _STEM_MISTAKES = {
     96: "the stem is not size-preserving: the convolution has stride 2 and so has the max-pool.",
     24.5: "sizes are whole numbers: each step floors (n + 2p - k) / s before adding 1.",
 }
-
 
 stem_size = number_exercise(
     "stem_size",
@@ -54,11 +50,9 @@ stem_size = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# padding_matters
-# ---------------------------------------------------------------------------
-
+# --- padding_matters ---
 def _check_padding_matters(answer: Any) -> str | None:
+    """A whole n in 90..100 for which the two stems end at different sizes."""
     value = as_number(answer)
     if value is None or value != int(value):
         return f"give one whole number between 90 and 100 (an input side in pixels), not {answer!r}."
@@ -93,10 +87,7 @@ padding_matters = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# projection_blocks
-# ---------------------------------------------------------------------------
-
+# --- projection_blocks ---
 _BLOCK_NAMES = ("b1", "b2", "b3", "b4", "b5")
 
 
@@ -113,6 +104,7 @@ def _block_set(answer: Any) -> frozenset[str] | None:
 
 
 def _not_block_names(answer: Any) -> str:
+    """What to say about an answer that is no list of stage names."""
     if isinstance(answer, (list, tuple, set)) and any("layer" in str(a) for a in answer):
         return ("those are torchvision's names (layer1-layer4); this network's stages are "
                 "b2-b5, after the stem b1: give names such as 'b2'.")
@@ -121,13 +113,12 @@ def _not_block_names(answer: Any) -> str:
 
 _RIGHT_BLOCKS = frozenset({"b3", "b4", "b5"})
 _BLOCK_STEPS = [
-    lambda names: ("b1 is the stem (convolution, BN, ReLU, max-pool): it has no residual block, so no shortcut."
-                   if "b1" in names else None),
-    lambda names: ("b2 keeps 64 channels and the size the max-pool left (first_block=True), so its "
-                   "shortcut adds x as it is. (If you meant torchvision's layer2-layer4: here they "
-                   "are b3-b5.)" if "b2" in names else None),
+    when(lambda names: "b1" in names,
+         "b1 is the stem (convolution, BN, ReLU, max-pool): it has no residual block, so no shortcut."),
+    when(lambda names: "b2" in names,
+         "b2 keeps 64 channels and the size the max-pool left (first_block=True), so its "
+         "shortcut adds x as it is. (If you meant torchvision's layer2-layer4: here they are b3-b5.)"),
 ]
-
 
 projection_blocks = table_exercise(
     "projection_blocks",
@@ -149,10 +140,7 @@ projection_blocks = table_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# conv_biases
-# ---------------------------------------------------------------------------
-
+# --- conv_biases ---
 _BIASES = 64 + 2 * (64 + 64) + (3 * 128 + 2 * 128) + (3 * 256 + 2 * 256) + (3 * 512 + 2 * 512)  # 4,800
 _SHORTCUT_BN = 2 * (128 + 256 + 512)  # 1,792: weight and bias of the shortcut BNs in resnet18
 
@@ -169,7 +157,6 @@ _BIAS_MISTAKES = {
     _BIASES - 2 * (64 + 128 + 256 + 512): "you counted one 3x3 convolution per block; each of the "
                                           "eight blocks has two (conv1 and conv2).",
 }
-
 
 conv_biases = number_exercise(
     "conv_biases",
@@ -189,16 +176,14 @@ conv_biases = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# examples_per_sec
-# ---------------------------------------------------------------------------
-
+# --- examples_per_sec ---
 _EPOCHS, _TRAIN, _SECONDS, _BATCH = 10, 60_000, 254.5, 256
 _RIGHT_SPEED = _EPOCHS * _TRAIN / _SECONDS  # 2357.56...
 _BATCHES = -(-_TRAIN // _BATCH)  # 235, the last one holding 96 images
 
 
 def _near(value: float) -> tuple[float, float]:
+    """The interval within 1% of ``value``."""
     return around(value, 0.01 * value)
 
 
@@ -217,7 +202,6 @@ _SPEED_MISTAKES = {
     _near(_EPOCHS * _BATCHES / _SECONDS): "that is batches per second; d2l reports examples (images) per second.",
     _near(_SECONDS / (_EPOCHS * _TRAIN)): "that is seconds per example, upside down: examples divided by seconds.",
 }
-
 
 examples_per_sec = number_exercise(
     "examples_per_sec",

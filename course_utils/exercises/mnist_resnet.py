@@ -7,20 +7,20 @@
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
-from course_utils.exercises import Code, Exercise, check_calls, first_problem, not_a_length, number_exercise, seeded
+from course_utils.exercises.core import Code, Exercise, seeded
+from course_utils.exercises.toolkit import check_calls, first_problem, not_a_length, number_exercise, override
+from course_utils.models import count_parameters
 
 __all__ = ["flatten_size", "block_parameters", "residual_block", "should_save"]
 
 
-# ---------------------------------------------------------------------------
-# flatten_size
-# ---------------------------------------------------------------------------
-
+# --- flatten_size ---
 #: Typical wrong answers of ``flatten_size`` and what each one means.
 _FLATTEN_MISTAKES = {
     735: "that is 15 x 7 x 7: you treated both convolutions as if they kept the size. "
@@ -34,7 +34,6 @@ _FLATTEN_MISTAKES = {
     2880: "that is 20 x 12 x 12, the output of the first stage; follow the second stage too.",
     245: "that is 5 x 7 x 7: check both the channel count (15) and the size.",
 }
-
 
 flatten_size = number_exercise(
     "flatten_size",
@@ -52,11 +51,9 @@ flatten_size = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# block_parameters
-# ---------------------------------------------------------------------------
-
+# --- block_parameters ---
 def _conv_params(c_in: int, c_out: int, k: int, bias: bool = True) -> int:
+    """The parameters of ``nn.Conv2d(c_in, c_out, k, bias=bias)``."""
     return c_out * c_in * k * k + (c_out if bias else 0)
 
 
@@ -82,7 +79,6 @@ _BLOCK_MISTAKES = {
     2 * _BLOCK_TOTAL: "that counts the block twice.",
 }
 
-
 block_parameters = number_exercise(
     "block_parameters",
     "How many trainable parameters does the first residual block have? It is "
@@ -98,37 +94,36 @@ block_parameters = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# residual_block
-# ---------------------------------------------------------------------------
-
-def _convs_in_call_order(block: nn.Module, x: torch.Tensor) -> list[nn.Conv2d]:
-    order: list[nn.Conv2d] = []
-    handles = [m.register_forward_hook(lambda mod, inp, out: order.append(mod))
-               for m in block.modules() if isinstance(m, nn.Conv2d)]
+# --- residual_block ---
+@contextlib.contextmanager
+def _after_every_conv(block: nn.Module, hook: Callable[[nn.Module, Any, Any], Any]) -> Iterator[None]:
+    """Call ``hook(conv, input, output)`` after each convolution of ``block`` runs, inside the with block only."""
+    handles = [m.register_forward_hook(hook) for m in block.modules() if isinstance(m, nn.Conv2d)]
     try:
-        block(x)
+        yield
     finally:
         for h in handles:
             h.remove()
+
+
+def _convs_in_call_order(block: nn.Module, x: torch.Tensor) -> list[nn.Conv2d]:
+    """The block's convolutions in the order its forward calls them."""
+    order: list[nn.Conv2d] = []
+    with _after_every_conv(block, lambda mod, inp, out: order.append(mod)):
+        block(x)
     return order
 
 
 def _shape_problem(block: nn.Module, x: torch.Tensor) -> str | None:
     """Why ``block`` cannot return the shape of ``x`` (even when ``out + x`` crashes), or None."""
     shapes: list[torch.Size] = []
-    handles = [m.register_forward_hook(lambda mod, inp, out: shapes.append(out.shape))
-               for m in block.modules() if isinstance(m, nn.Conv2d)]
     try:
-        with torch.no_grad():
+        with _after_every_conv(block, lambda mod, inp, out: shapes.append(out.shape)), torch.no_grad():
             y_shape = block(x).shape
     except RuntimeError:
         if not shapes:
             raise
         y_shape = shapes[-1]  # the addition failed: look at what the last convolution made
-    finally:
-        for h in handles:
-            h.remove()
     channels, size = x.shape[1], x.shape[2]
     if tuple(y_shape) == tuple(x.shape):
         return None
@@ -139,15 +134,12 @@ def _shape_problem(block: nn.Module, x: torch.Tensor) -> str | None:
             "convolutions so they keep it (padding 2 for 5x5, 1 for 3x3).")
 
 
+@seeded(0)  # the same weights and test batches every time; the learner's RNG is untouched
 def _check_residual_block(answer: Any) -> str | None:
+    """The shape kept for 20 and 15 channels, then the steps on MyResBlock(20)."""
     if isinstance(answer, nn.Module) or not callable(answer):
         return (f"give the class itself (`MyResBlock`, no brackets), not {type(answer).__name__} "
                 "object: the check builds its own blocks from it.")
-    with seeded(0):  # the same weights and test batches every time; the learner's RNG is untouched
-        return _residual_block_problem(answer)
-
-
-def _residual_block_problem(answer: Any) -> str | None:
     for channels, size in ((20, 12), (15, 5)):
         block = answer(channels)
         if not isinstance(block, nn.Module):
@@ -172,7 +164,7 @@ def _layers_step(answer: Any, x: torch.Tensor) -> str | None:
                 f"{second.kernel_size[0]}x{second.kernel_size[0]}; the block uses 5x5 then 3x3.")
     if first.out_channels != 30:
         return f"the first convolution should have 30 output channels, not {first.out_channels}."
-    n_params = sum(p.numel() for p in block.parameters())
+    n_params = count_parameters(block, trainable_only=False)
     if n_params != _BLOCK_TOTAL:
         return (f"MyResBlock(20) has {n_params:,} parameters, the block of the notebook {_BLOCK_TOTAL:,}: "
                 "two convolutions with biases and nothing else with weights.")
@@ -183,12 +175,8 @@ def _skip_step(answer: Any, x: torch.Tensor) -> str | None:
     """Silence the second convolution: what is left must be relu(0 + x)."""
     block = answer(20)
     second = _convs_in_call_order(block, x)[1]
-    handle = second.register_forward_hook(lambda mod, inp, out: torch.zeros_like(out))
-    try:
-        with torch.no_grad():
-            y = block(x)
-    finally:
-        handle.remove()
+    with second.register_forward_hook(lambda mod, inp, out: torch.zeros_like(out)), torch.no_grad():
+        y = block(x)
     if torch.allclose(y, torch.zeros_like(y)):
         return ("with the convolutions' output set to zero the block returned zeros: the skip "
                 "connection is missing. Return relu(out + x), adding the block's input x.")
@@ -203,14 +191,10 @@ def _between_convs(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
     """What the first convolution outputs, and what the second receives."""
     first, second = _convs_in_call_order(block, x)
     seen: dict[str, torch.Tensor] = {}
-    hooks = [first.register_forward_hook(lambda m, i, o: seen.__setitem__("after", o.detach().clone())),
-             second.register_forward_pre_hook(lambda m, i: seen.__setitem__("into", i[0].detach().clone()))]
-    try:
-        with torch.no_grad():
-            block(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    with (first.register_forward_hook(lambda m, i, o: seen.__setitem__("after", o.detach().clone())),
+          second.register_forward_pre_hook(lambda m, i: seen.__setitem__("into", i[0].detach().clone())),
+          torch.no_grad()):
+        block(x)
     return seen["after"], seen["into"]
 
 
@@ -229,10 +213,8 @@ def _between_step(answer: Any, x: torch.Tensor) -> str | None:
     return None
 
 
-def _changed_forward(body: str) -> Code:
-    """A known mistake: the solution's MyResBlock with a forward that returns ``body``."""
-    return Code(f"class MyResBlock(MyResBlock):\n    def forward(self, x):\n        return {body}")
-
+#: Known mistakes rewrite MyResBlock's forward: ``override(*_FORWARD, "return ...")``.
+_FORWARD = ("MyResBlock", "forward(self, x)")
 
 residual_block = Exercise(
     "residual_block",
@@ -262,18 +244,16 @@ answer = MyResBlock""",
     praise="right: the shape is kept, x is added back unchanged, and inner_relu puts a "
            "nonlinearity between the convolutions.",
     answer_name="MyResBlock",
-    mistakes=[(_changed_forward("torch.relu(self.conv2(self.conv1(x)))"), "the skip connection is missing"),
-              (_changed_forward("torch.relu(self.conv2(torch.relu(self.conv1(x))) + x)"), "without inner_relu"),
-              (_changed_forward("torch.relu(self.conv2(self.conv1(x)) + x)"), "Put a ReLU between them"),
-              (_changed_forward("self.conv2(self.conv1(x)) + x"), "apply ReLU after the addition"),
+    mistakes=[(override(*_FORWARD, "return torch.relu(self.conv2(self.conv1(x)))"), "the skip connection is missing"),
+              (override(*_FORWARD, "return torch.relu(self.conv2(torch.relu(self.conv1(x))) + x)"),
+               "without inner_relu"),
+              (override(*_FORWARD, "return torch.relu(self.conv2(self.conv1(x)) + x)"), "Put a ReLU between them"),
+              (override(*_FORWARD, "return self.conv2(self.conv1(x)) + x"), "apply ReLU after the addition"),
               (Code("MyResBlock = MyResBlock(20)"), "give the class itself")],
 )
 
 
-# ---------------------------------------------------------------------------
-# should_save
-# ---------------------------------------------------------------------------
-
+# --- should_save ---
 #: (acc, best), whether to save, and what a wrong answer means.
 _SAVE_CASES = [
     ((0.95, None), True, "the first epoch must save: with best=None there is nothing to beat yet."),
@@ -292,6 +272,7 @@ _SAVE_CASES = [
 
 
 def _check_should_save(answer: Any) -> str | None:
+    """First the crash of comparing None with a number, explained; then the cases."""
     try:
         answer(0.95, None) if callable(answer) else None
     except TypeError as err:

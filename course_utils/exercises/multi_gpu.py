@@ -12,15 +12,12 @@ from typing import Any, Callable
 
 from torch.utils.data import DataLoader, DistributedSampler
 
-from course_utils.exercises import Exercise, number_exercise, table_exercise
+from course_utils.exercises import Exercise, number_exercise, table_exercise, when
 
 __all__ = ["per_rank_batch", "epoch_plan", "scaled_lr", "who_writes"]
 
 
-# ---------------------------------------------------------------------------
-# per_rank_batch
-# ---------------------------------------------------------------------------
-
+# --- per_rank_batch ---
 _BATCH_MISTAKES = {
     128: "that is 512 / 4: you split over the GPUs of one machine. torchrun starts "
          "2 x 4 = 8 processes in all (WORLD_SIZE = 8), and all of them share the batch.",
@@ -29,7 +26,6 @@ _BATCH_MISTAKES = {
     4096: "that is 512 x 8: --batch-size is the global batch here, split over the ranks, "
           "not multiplied.",
 }
-
 
 per_rank_batch = number_exercise(
     "per_rank_batch",
@@ -43,10 +39,7 @@ per_rank_batch = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# epoch_plan
-# ---------------------------------------------------------------------------
-
+# --- epoch_plan ---
 #: Cases (images, global batch, world size) the learner's function is compared on.
 _PLAN_CASES = [(1000, 128, 2), (1000, 96, 3), (10, 4, 4), (50_000, 512, 8), (7, 2, 2), (1003, 64, 4)]
 
@@ -61,6 +54,7 @@ def real_epoch_plan(n_images: int, global_batch: int, world_size: int) -> tuple[
 
 
 def _check_epoch_plan(fn: Callable) -> str | None:
+    """Compare ``fn`` with PyTorch on each case; for the first that differs, say which way it rounded wrong."""
     if not callable(fn):
         return "give the function itself (epoch_plan, without brackets)."
     for n, batch, world in _PLAN_CASES:
@@ -122,10 +116,7 @@ epoch_plan = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# scaled_lr
-# ---------------------------------------------------------------------------
-
+# --- scaled_lr ---
 scaled_lr = number_exercise(
     "scaled_lr",
     "A ResNet trains well with SGD, learning rate 0.1 and batch 256 on one GPU. You move to 8 "
@@ -146,10 +137,7 @@ scaled_lr = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# who_writes
-# ---------------------------------------------------------------------------
-
+# --- who_writes ---
 def _ranks(answer: Any) -> frozenset[int] | None:
     """A set of whole-number ranks from a set, list, tuple, range or one number, else None."""
     items = answer if isinstance(answer, (set, list, tuple, frozenset, range)) else [answer]
@@ -174,8 +162,8 @@ who_writes = table_exercise(
                              "copies of the same weights are waste: one rank is enough.",
     }, lambda ranks: f"{sorted(ranks)} is not it: how many copies of identical weights do you need?",
     read=_ranks, what="a set of ranks (whole numbers) such as {1, 2}",
-    steps=[lambda ranks: ("rank 0 is the one that always exists (even with one process): the writer is rank 0."
-                          if 0 not in ranks else None)],
+    steps=[when(lambda ranks: 0 not in ranks,
+                "rank 0 is the one that always exists (even with one process): the writer is rank 0.")],
     examples=[({1}, "rank 0 is the one"), (0.5, "whole numbers"), ("rank zero", "set of ranks")],
     hint="After every step all ranks hold identical weights, and the metrics are already "
          "summed over all ranks. How many writers does that need, and which rank always exists?",

@@ -12,16 +12,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Code, Exercise, check_calls, first_problem, number_exercise, seeded, shape_exercise
-from course_utils.models import ResidualBlock
+from course_utils.exercises.core import Code, Exercise, seeded
+from course_utils.exercises.toolkit import check_calls, first_problem, number_exercise, override, shape_exercise, when
+from course_utils.models import ResidualBlock, count_parameters
 
 __all__ = ["block_output_shape", "needs_projection", "projection_parameters", "residual_block"]
 
 
-# ---------------------------------------------------------------------------
-# block_output_shape
-# ---------------------------------------------------------------------------
-
+# --- block_output_shape ---
 _SHAPE = (8, 128, 8, 8)  # ResidualBlock(64, 128, stride=2) on (8, 64, 15, 15)
 
 #: Wrong heights (= widths) and what each one means.
@@ -34,19 +32,18 @@ _SIZE_MISTAKES = {
     9: "(15 + 2 - 3) / 2 = 7, plus 1 is 8. Did you add the padding twice, or round up?",
 }
 
-
+#: What any other shape gets wrong: the first row that applies.
 _SHAPE_STEPS = [
-    lambda s: "give all four dimensions (N, C, H, W): the batch size 8 stays in front." if len(s) == 3 else None,
-    lambda s: (f"a batch of feature maps has four dimensions (N, C, H, W); you gave {len(s)}."
-               if len(s) != 4 else None),
-    lambda s: ("PyTorch orders the dimensions (N, C, H, W): channels come before height and width."
-               if s[1:] == (8, 8, 128) else None),
-    lambda s: f"the batch size does not change inside a network: it stays 8, not {s[0]}." if s[0] != 8 else None,
-    lambda s: ("the block turns 64 channels into out_channels = 128 (conv1 has 128 filters)." if s[1] == 64 else
-               f"the output has out_channels = 128 channels, not {s[1]}." if s[1] != 128 else None),
-    lambda s: "a square input gives a square output: height and width are equal." if s[2] != s[3] else None,
+    when(lambda s: len(s) == 3, "give all four dimensions (N, C, H, W): the batch size 8 stays in front."),
+    when(lambda s: len(s) != 4,
+         lambda s: f"a batch of feature maps has four dimensions (N, C, H, W); you gave {len(s)}."),
+    when(lambda s: s[1:] == (8, 8, 128),
+         "PyTorch orders the dimensions (N, C, H, W): channels come before height and width."),
+    when(lambda s: s[0] != 8, lambda s: f"the batch size does not change inside a network: it stays 8, not {s[0]}."),
+    when(lambda s: s[1] == 64, "the block turns 64 channels into out_channels = 128 (conv1 has 128 filters)."),
+    when(lambda s: s[1] != 128, lambda s: f"the output has out_channels = 128 channels, not {s[1]}."),
+    when(lambda s: s[2] != s[3], "a square input gives a square output: height and width are equal."),
 ]
-
 
 block_output_shape = shape_exercise(
     "block_output_shape",
@@ -66,10 +63,7 @@ block_output_shape = shape_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# needs_projection
-# ---------------------------------------------------------------------------
-
+# --- needs_projection ---
 #: (in, out, stride), the right answer, and what a wrong answer means: the key cases first.
 _PROJECTION_CASES = [
     ((64, 64, 1), False,
@@ -91,7 +85,6 @@ _PROJECTION_CASES = [
       f"{'differ' if s != 1 or c_in != c_out else 'agree'}.")
      for c_in in (3, 16, 32, 64, 512) for c_out in (16, 32, 64, 512) for s in (1, 2)]
 
-
 needs_projection = Exercise(
     "needs_projection",
     "Write `needs_projection(in_channels, out_channels, stride)`: True when the shortcut of "
@@ -112,10 +105,7 @@ needs_projection = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# projection_parameters
-# ---------------------------------------------------------------------------
-
+# --- projection_parameters ---
 _CONV = 64 * 128          # 1x1 convolution, no bias
 _BN = 2 * 128             # BatchNorm2d(128): a weight (gamma) and a bias (beta) per channel
 _PROJECTION = _CONV + _BN  # 8,448
@@ -143,7 +133,6 @@ _PROJECTION_MISTAKES = {
     64 * 128 * 2 + _BN: "the stride does not change the number of weights: a 1x1 kernel is 1x1 at any stride.",
 }
 
-
 projection_parameters = number_exercise(
     "projection_parameters",
     "How many trainable parameters does the projection shortcut of ResidualBlock(64, 128, "
@@ -160,10 +149,7 @@ projection_parameters = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# residual_block
-# ---------------------------------------------------------------------------
-
+# --- residual_block ---
 #: (in_channels, out_channels, stride) the check builds; small, so it runs in a blink.
 _BLOCK_CASES = [(16, 16, 1), (16, 32, 2), (16, 16, 2), (16, 32, 1)]
 _SIZE = 9  # odd, so a shortcut that rounds differently from conv1 shows up
@@ -182,6 +168,7 @@ def _randomize_batch_norms(module: nn.Module, seed: int = 0) -> None:
 
 
 def _build(answer: Any, c_in: int, c_out: int, stride: int) -> tuple[nn.Module | None, str | None]:
+    """The learner's block for one case, or None and why it cannot be built."""
     call = f"{answer.__name__}({c_in}, {c_out}, stride={stride})"
     try:
         block = answer(c_in, c_out, stride=stride) if stride != 1 else answer(c_in, c_out)
@@ -194,6 +181,7 @@ def _build(answer: Any, c_in: int, c_out: int, stride: int) -> tuple[nn.Module |
 
 
 def _forward_problem(block: nn.Module, call: str, c_in: int, c_out: int, stride: int) -> str | None:
+    """The block runs on a batch, and gives ``c_out`` channels ``stride`` times smaller."""
     x = torch.randn(2, c_in, _SIZE, _SIZE)
     size = (_SIZE - 1) // stride + 1
     try:
@@ -219,7 +207,8 @@ def _forward_problem(block: nn.Module, call: str, c_in: int, c_out: int, stride:
     return None
 
 
-def _structure_problem(block: nn.Module, call: str, c_in: int, c_out: int, stride: int) -> str | None:
+def _layers_problem(block: nn.Module, call: str, c_in: int, c_out: int, stride: int) -> str | None:
+    """torchvision's names conv1, bn1, conv2, bn2; 3x3 convolutions without bias, the stride in conv1."""
     for name, kind in (("conv1", nn.Conv2d), ("bn1", nn.BatchNorm2d),
                        ("conv2", nn.Conv2d), ("bn2", nn.BatchNorm2d)):
         if not isinstance(getattr(block, name, None), kind):
@@ -235,6 +224,11 @@ def _structure_problem(block: nn.Module, call: str, c_in: int, c_out: int, strid
     if tuple(conv1.stride) != (stride, stride) or tuple(conv2.stride) != (1, 1):
         return (f"in {call} conv1 has stride {conv1.stride[0]} and conv2 stride {conv2.stride[0]}: "
                 "the stride goes to conv1 (as in torchvision); conv2 always has stride 1.")
+    return None
+
+
+def _shortcut_problem(block: nn.Module, call: str, c_in: int, c_out: int, stride: int) -> str | None:
+    """A projection called ``downsample`` exactly when the shape changes, else ``downsample = None``."""
     downsample = getattr(block, "downsample", None)
     changes_shape = stride != 1 or c_in != c_out
     if downsample is None:
@@ -255,7 +249,7 @@ def _structure_problem(block: nn.Module, call: str, c_in: int, c_out: int, strid
                     "self.downsample = None when the shape is kept, as ResidualBlock does, so "
                     "the weights load either way.")
         return (f"{call} keeps the shape, but it has a projection anyway. That costs "
-                f"{sum(p.numel() for p in downsample.parameters()):,} parameters and replaces "
+                f"{count_parameters(downsample, trainable_only=False):,} parameters and replaces "
                 "the identity shortcut: build self.downsample only when stride != 1 or "
                 "in_channels != out_channels, else set it to None.")
     return None
@@ -285,6 +279,7 @@ def _skip_problem(block: nn.Module, call: str, c_in: int, c_out: int, stride: in
 
 
 def _same_as_reference(block: nn.Module, call: str, c_in: int, c_out: int, stride: int) -> str | None:
+    """With ResidualBlock's weights loaded, the same outputs in eval and in train mode."""
     with seeded(1):
         reference = ResidualBlock(c_in, c_out, stride)
     _randomize_batch_norms(reference, seed=1)
@@ -307,38 +302,30 @@ def _same_as_reference(block: nn.Module, call: str, c_in: int, c_out: int, strid
     return None
 
 
+@seeded(0)  # the same weights and test batches every time; the learner's RNG is untouched
 def _check_residual_block(answer: Any) -> str | None:
+    """Build the class for each case and run the steps on it; the first problem found is the answer."""
     if not (isinstance(answer, type) and issubclass(answer, nn.Module)):
         return f"give the class itself (`answer = MyBlock`), not {answer!r}."
-    with seeded(0):  # the same weights and test batches every time; the learner's RNG is untouched
-        return _residual_block_problem(answer)
-
-
-def _residual_block_problem(answer: Any) -> str | None:
     for c_in, c_out, stride in _BLOCK_CASES:
         block, problem = _build(answer, c_in, c_out, stride)
         if problem:
             return problem
         call = f"{answer.__name__}({c_in}, {c_out}, stride={stride})"
-        problem = first_problem([_forward_problem, _structure_problem, _skip_problem, _same_as_reference],
-                                block, call, c_in, c_out, stride)
+        problem = first_problem([_forward_problem, _layers_problem, _shortcut_problem, _skip_problem,
+                                 _same_as_reference], block, call, c_in, c_out, stride)
         if problem:
             return problem
     return None
 
 
-def _changed(method: str, body: str) -> Code:
-    """A known mistake: the solution's MyBlock with ``method`` (forward or __init__) ending in ``body``."""
-    if method == "forward":
-        return Code(f"class MyBlock(MyBlock):\n    def forward(self, x):\n        {body}")
-    return Code("class MyBlock(MyBlock):\n    def __init__(self, in_channels, out_channels, stride=1):\n"
-                f"        super().__init__(in_channels, out_channels, stride)\n        {body}")
-
-
+#: Known mistakes rewrite MyBlock's forward, or end its __init__ with one more line: ``override(*_INIT, line)``.
+_FORWARD = ("MyBlock", "forward(self, x)")
+_INIT = ("MyBlock", "__init__(self, in_channels, out_channels, stride=1)",
+         "super().__init__(in_channels, out_channels, stride)")
 _BRANCH = "self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))"
 _PROJECT = ("nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), "
             "nn.BatchNorm2d(out_channels))")
-
 
 residual_block = Exercise(
     "residual_block",
@@ -376,14 +363,13 @@ residual_block = Exercise(
     praise="right: the shapes, the skip and the outputs all agree with ResidualBlock "
            "(torchvision's BasicBlock).",
     answer_name="MyBlock",
-    mistakes=[(_changed("forward", f"return self.relu({_BRANCH})"), "the skip connection is missing"),
-              (_changed("forward", f"return {_BRANCH} + (x if self.downsample is None else self.downsample(x))"),
+    mistakes=[(override(*_FORWARD, f"return self.relu({_BRANCH})"), "the skip connection is missing"),
+              (override(*_FORWARD, f"return {_BRANCH} + (x if self.downsample is None else self.downsample(x))"),
                "apply the ReLU last"),
-              (_changed("__init__", f"self.downsample = {_PROJECT}"), "it has a projection anyway"),
-              (_changed("__init__", "self.downsample = None"), "Build self.downsample"),
-              (_changed("__init__", "self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1)"),
+              (override(*_INIT, f"self.downsample = {_PROJECT}"), "it has a projection anyway"),
+              (override(*_INIT, "self.downsample = None"), "Build self.downsample"),
+              (override(*_INIT, "self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1)"),
                "the convolutions have biases"),
-              (_changed("__init__", "self.downsample = self.downsample and self.downsample[0]"),
-               "weights do not fit"),
+              (override(*_INIT, "self.downsample = self.downsample and self.downsample[0]"), "weights do not fit"),
               (Code("MyBlock = MyBlock(16, 16)"), "give the class itself")],
 )

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Code, Exercise, first_problem, number_exercise, seeded, shape_exercise
+from course_utils.exercises import Code, Exercise, first_problem, number_exercise, seeded, shape_exercise, when
 from course_utils.models import ResidualBlock, count_parameters
 from course_utils.train import History
 
@@ -24,10 +24,7 @@ __all__ = ["stage_shapes", "make_layer", "stem_savings", "best_epoch", "images_p
            "example_history", "EXAMPLE_TRAIN_SIZE", "EXAMPLE_VAL_SIZE"]
 
 
-# ---------------------------------------------------------------------------
-# stage_shapes
-# ---------------------------------------------------------------------------
-
+# --- stage_shapes ---
 _CHANNELS = [64, 128, 256, 512]
 
 
@@ -57,6 +54,7 @@ _SIZE_MISTAKES = {_stages(*heights): why for heights, why in {
 
 
 def _to_shape(item: Any) -> tuple[int, ...] | None:
+    """One stage's shape as a tuple of ints (a leading batch dimension of 1 dropped), or None."""
     try:
         shape = tuple(int(v) for v in item)
     except (TypeError, ValueError):
@@ -67,21 +65,22 @@ def _to_shape(item: Any) -> tuple[int, ...] | None:
 
 
 def _read_stages(answer: Any) -> tuple | None:
+    """The answer's shapes, one per item (None for an item that is no shape); None when it is no list."""
     return tuple(_to_shape(item) for item in answer) if isinstance(answer, (list, tuple)) else None
 
 
+#: What any other list gets wrong: the first row that applies.
 _STAGE_STEPS = [
-    lambda shapes: (f"give four shapes, one per stage (layer1 to layer4); you gave {len(shapes)}."
-                    if len(shapes) != 4 else None),
-    lambda shapes: ("write each shape as (channels, height, width), e.g. (64, 8, 8)."
-                    if any(s is None or len(s) != 3 for s in shapes) else None),
-    lambda shapes: (f"the channels should be {_CHANNELS}: stage k has 64 * 2**k channels, and you wrote "
-                    f"{[s[0] for s in shapes]}. (Check the order: (channels, height, width).)"
-                    if [s[0] for s in shapes] != _CHANNELS else None),
-    lambda shapes: ("a square image keeps square feature maps: height and width are equal at every stage."
-                    if any(s[1] != s[2] for s in shapes) else None),
+    when(lambda shapes: len(shapes) != 4,
+         lambda shapes: f"give four shapes, one per stage (layer1 to layer4); you gave {len(shapes)}."),
+    when(lambda shapes: any(s is None or len(s) != 3 for s in shapes),
+         "write each shape as (channels, height, width), e.g. (64, 8, 8)."),
+    when(lambda shapes: [s[0] for s in shapes] != _CHANNELS,
+         lambda shapes: f"the channels should be {_CHANNELS}: stage k has 64 * 2**k channels, and you wrote "
+                        f"{[s[0] for s in shapes]}. (Check the order: (channels, height, width).)"),
+    when(lambda shapes: any(s[1] != s[2] for s in shapes),
+         "a square image keeps square feature maps: height and width are equal at every stage."),
 ]
-
 
 stage_shapes = shape_exercise(
     "stage_shapes",
@@ -103,16 +102,9 @@ stage_shapes = shape_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# make_layer
-# ---------------------------------------------------------------------------
-
-def _reference_layer(in_channels: int, channels: int, blocks: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(ResidualBlock(in_channels, channels, stride),
-                         *[ResidualBlock(channels, channels) for _ in range(1, blocks)])
-
-
+# --- make_layer ---
 def _stride(block: nn.Module) -> tuple[int, ...] | None:
+    """The stride of a block's conv1, or None when it has none."""
     conv = getattr(block, "conv1", None)
     return tuple(conv.stride) if isinstance(conv, nn.Conv2d) else None
 
@@ -125,17 +117,19 @@ _LAYER_CASES = [
 ]
 
 
+@seeded(0)  # the same weights and test batches every time
+@torch.no_grad()
 def _check_make_layer(answer: Any) -> str | None:
+    """Build each stage of ``_LAYER_CASES`` and run the steps on it; the first problem found is the answer."""
     if isinstance(answer, nn.Module) or not callable(answer):
         return f"give the function itself (`make_layer`, no brackets), not a {type(answer).__name__}."
-    with seeded(0), torch.no_grad():  # the same weights and test batches every time
-        for in_channels, channels, blocks, stride, size in _LAYER_CASES:
-            call = f"make_layer({in_channels}, {channels}, blocks={blocks}, stride={stride})"
-            layer = answer(in_channels, channels, blocks, stride)
-            problem = first_problem([_container_step, _output_step, _stride_step, _projection_step],
-                                    layer, call, (in_channels, channels, blocks, stride, size))
-            if problem:
-                return problem
+    for in_channels, channels, blocks, stride, size in _LAYER_CASES:
+        call = f"make_layer({in_channels}, {channels}, blocks={blocks}, stride={stride})"
+        layer = answer(in_channels, channels, blocks, stride)
+        problem = first_problem([_container_step, _output_step, _stride_step, _projection_step],
+                                layer, call, (in_channels, channels, blocks, stride, size))
+        if problem:
+            return problem
     return None
 
 
@@ -196,7 +190,8 @@ def _projection_step(layer: nn.Sequential, call: str, case: tuple[int, ...]) -> 
     if any(getattr(b, "downsample", None) is not None for b in layer[1:]):
         return (f"in {call} only the first block should project its shortcut; the others keep "
                 "the shape, so theirs is the identity: build them with ResidualBlock(channels, channels).")
-    expected = count_parameters(_reference_layer(in_channels, channels, blocks, stride))
+    expected = count_parameters(nn.Sequential(ResidualBlock(in_channels, channels, stride),
+                                              *[ResidualBlock(channels, channels) for _ in range(1, blocks)]))
     if count_parameters(layer) != expected:
         return (f"{call} has {count_parameters(layer):,} parameters; a stage of ResidualBlocks has "
                 f"{expected:,}. Use ResidualBlock from course_utils.models for every block.")
@@ -232,10 +227,7 @@ make_layer = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# stem_savings
-# ---------------------------------------------------------------------------
-
+# --- stem_savings ---
 _IMAGENET_CONV = 64 * 3 * 7 * 7  # 9,408
 _CIFAR_CONV = 64 * 3 * 3 * 3     # 1,728
 _SAVINGS = _IMAGENET_CONV - _CIFAR_CONV  # 7,680
@@ -254,7 +246,6 @@ _STEM_MISTAKES = {
                     "max-pool has no parameters at all.",
 }
 
-
 stem_savings = number_exercise(
     "stem_savings",
     "The ImageNet stem is conv 7x7 (3 -> 64, stride 2, no bias), BN(64), ReLU, max-pool; the "
@@ -270,18 +261,23 @@ stem_savings = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# best_epoch and images_per_second: read a History
-# ---------------------------------------------------------------------------
-
+# --- best_epoch and images_per_second: read a History ---
 #: Training images per epoch in the example run: CIFAR-10's 50,000 less 5,000 held out for validation.
 EXAMPLE_TRAIN_SIZE = 45_000
 EXAMPLE_VAL_SIZE = 5_000
 
-_EX_SECONDS = [41.8, 23.4, 22.6, 22.9, 22.7, 23.1, 22.5]
-_EX_VAL_LOSS = [1.12, 0.79, 0.53, 0.56, 0.58, 0.64, 0.71]
-_EX_VAL_ACC = [0.612, 0.738, 0.821, 0.843, 0.862, 0.851, 0.848]
-_EX_TEST_ACC = [0.605, 0.731, 0.815, 0.838, 0.853, 0.856, 0.842]  # for the record only
+#: The example run, one column per History field, one entry per epoch (examples_per_s follows from seconds).
+_RUN = {
+    "train_loss": [1.53, 0.92, 0.64, 0.48, 0.37, 0.27, 0.19],
+    "train_acc": [0.441, 0.672, 0.776, 0.833, 0.871, 0.905, 0.934],
+    "val_loss": [1.12, 0.79, 0.53, 0.56, 0.58, 0.64, 0.71],
+    "val_acc": [0.612, 0.738, 0.821, 0.843, 0.862, 0.851, 0.848],
+    "test_loss": [1.14, 0.81, 0.55, 0.57, 0.60, 0.65, 0.73],
+    "test_acc": [0.605, 0.731, 0.815, 0.838, 0.853, 0.856, 0.842],  # for the record only
+    "lr": [0.02, 0.19, 0.17, 0.13, 0.08, 0.04, 0.01],
+    "seconds": [41.8, 23.4, 22.6, 22.9, 22.7, 23.1, 22.5],
+}
+_EX_SECONDS = _RUN["seconds"]
 _BEST_EPOCH = 5
 
 
@@ -294,15 +290,7 @@ def example_history() -> History:
     numbers are made up for the exercises, not measured.
     """
     h = History()
-    columns = {
-        "train_loss": [1.53, 0.92, 0.64, 0.48, 0.37, 0.27, 0.19],
-        "train_acc": [0.441, 0.672, 0.776, 0.833, 0.871, 0.905, 0.934],
-        "val_loss": _EX_VAL_LOSS, "val_acc": _EX_VAL_ACC,
-        "test_loss": [1.14, 0.81, 0.55, 0.57, 0.60, 0.65, 0.73], "test_acc": _EX_TEST_ACC,
-        "lr": [0.02, 0.19, 0.17, 0.13, 0.08, 0.04, 0.01],
-        "seconds": _EX_SECONDS,
-        "examples_per_s": [EXAMPLE_TRAIN_SIZE / s for s in _EX_SECONDS],
-    }
+    columns = {**_RUN, "examples_per_s": [EXAMPLE_TRAIN_SIZE / s for s in _EX_SECONDS]}
     kept = History.__dataclass_fields__  # the columns this version of History has
     for i in range(len(_EX_SECONDS)):
         h.append(epoch=i + 1, **{name: values[i] for name, values in columns.items() if name in kept})
@@ -313,18 +301,18 @@ _BEST_MISTAKES = {
     len(_EX_SECONDS): "that is the last epoch (and the one with the highest training accuracy). "
                       "fit keeps the epoch with the highest validation accuracy; after its peak "
                       "the model starts to over-fit.",
-    _EX_VAL_LOSS.index(min(_EX_VAL_LOSS)) + 1: "that epoch has the lowest validation loss; fit (and "
-                                               "the question) pick the highest validation accuracy.",
-    _EX_TEST_ACC.index(max(_EX_TEST_ACC)) + 1: "that epoch has the highest *test* accuracy. fit "
-                                               "chooses on the validation split (h.val_acc): a model "
-                                               "chosen on the test set would make its test score "
-                                               "look better than it is.",
+    _RUN["val_loss"].index(min(_RUN["val_loss"])) + 1:
+        "that epoch has the lowest validation loss; fit (and the question) pick the highest validation accuracy.",
+    _RUN["test_acc"].index(max(_RUN["test_acc"])) + 1:
+        "that epoch has the highest *test* accuracy. fit chooses on the validation split (h.val_acc): a model "
+        "chosen on the test set would make its test score look better than it is.",
     _BEST_EPOCH - 1: "that is the position in the list (Python counts from 0); the epoch number is "
                      "h.epoch[that index].",
 }
 
 
 def _best_epoch_otherwise(value: float) -> str:
+    """An epoch the run does not have, or one that is not the best."""
     if not 1 <= value <= len(_EX_SECONDS):
         return f"the run has epochs 1 to {len(_EX_SECONDS)}; {value:g} is not one of them."
     return f"epoch {value:g} does not have the highest validation accuracy: compare h.val_acc."
@@ -350,28 +338,26 @@ best_epoch = number_exercise(
            "checkpoint on held-out data is what saves you from the last epochs' over-fitting.",
 )
 
-
 _TOTAL_IMAGES = EXAMPLE_TRAIN_SIZE * len(_EX_SECONDS)
 _RATE = _TOTAL_IMAGES / sum(_EX_SECONDS)
-_RATE_MISTAKES = dict([
-    (sum(EXAMPLE_TRAIN_SIZE / s for s in _EX_SECONDS) / len(_EX_SECONDS),
-     "that is the mean of the per-epoch rates. It gives the slow first epoch as much weight as "
-     "the others although it lasted almost twice as long: divide all images by all seconds."),
-    (EXAMPLE_TRAIN_SIZE / sum(_EX_SECONDS),
-     "that divides one epoch's images by the whole run's seconds: the run saw 45,000 images "
-     "in each of its epochs."),
-    ((_TOTAL_IMAGES - EXAMPLE_TRAIN_SIZE) / sum(_EX_SECONDS[1:]),
-     "that is the steady rate without the first epoch. Worth knowing, but the question asks "
-     "for the whole run, warm-up included."),
-    (EXAMPLE_TRAIN_SIZE / _EX_SECONDS[-1], "that is the last epoch's rate alone; take the whole run."),
-    ((EXAMPLE_TRAIN_SIZE + EXAMPLE_VAL_SIZE) * len(_EX_SECONDS) / sum(_EX_SECONDS),
-     "the 5,000 validation images are held out of training: they are scored, not trained on, "
-     "and h.seconds times the training pass only."),
-    ((EXAMPLE_TRAIN_SIZE + 10_000) * len(_EX_SECONDS) / sum(_EX_SECONDS),
-     "the 10,000 test images are not part of it: h.seconds times the training pass only."),
-    (sum(_EX_SECONDS) / _TOTAL_IMAGES, "that is seconds per image; the question asks for images per second."),
-])
-
+_RATE_MISTAKES = {
+    sum(EXAMPLE_TRAIN_SIZE / s for s in _EX_SECONDS) / len(_EX_SECONDS):
+        "that is the mean of the per-epoch rates. It gives the slow first epoch as much weight as "
+        "the others although it lasted almost twice as long: divide all images by all seconds.",
+    EXAMPLE_TRAIN_SIZE / sum(_EX_SECONDS):
+        "that divides one epoch's images by the whole run's seconds: the run saw 45,000 images "
+        "in each of its epochs.",
+    (_TOTAL_IMAGES - EXAMPLE_TRAIN_SIZE) / sum(_EX_SECONDS[1:]):
+        "that is the steady rate without the first epoch. Worth knowing, but the question asks "
+        "for the whole run, warm-up included.",
+    EXAMPLE_TRAIN_SIZE / _EX_SECONDS[-1]: "that is the last epoch's rate alone; take the whole run.",
+    (EXAMPLE_TRAIN_SIZE + EXAMPLE_VAL_SIZE) * len(_EX_SECONDS) / sum(_EX_SECONDS):
+        "the 5,000 validation images are held out of training: they are scored, not trained on, "
+        "and h.seconds times the training pass only.",
+    (EXAMPLE_TRAIN_SIZE + 10_000) * len(_EX_SECONDS) / sum(_EX_SECONDS):
+        "the 10,000 test images are not part of it: h.seconds times the training pass only.",
+    sum(_EX_SECONDS) / _TOTAL_IMAGES: "that is seconds per image; the question asks for images per second.",
+}
 
 images_per_second = number_exercise(
     "images_per_second",

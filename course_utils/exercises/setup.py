@@ -23,10 +23,7 @@ T4_IMAGES_PER_S = 2500
 CIFAR10_TRAIN_IMAGES = 50_000
 
 
-# ---------------------------------------------------------------------------
-# device
-# ---------------------------------------------------------------------------
-
+# --- device ---
 _DEVICE_NAMES = {"cuda", "mps", "cpu"}
 _DEVICE_SLIPS = {
     "gpu": "PyTorch has no device called 'gpu': an NVIDIA GPU is 'cuda', an Apple GPU 'mps'.",
@@ -36,6 +33,7 @@ _DEVICE_SLIPS = {
 
 
 def _check_device(answer: Any) -> str | None:
+    """A device type PyTorch knows, and the one ``get_device()`` picks on this machine (asked at check time)."""
     if not isinstance(answer, str):
         return f"give the device's type as a string, 'cuda', 'mps' or 'cpu', not {answer!r}."
     name = answer.strip().lower().split(":")[0]  # "cuda:0" names the same device as "cuda"
@@ -64,10 +62,7 @@ device = Exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# run_length
-# ---------------------------------------------------------------------------
-
+# --- run_length ---
 run_length = number_exercise(
     "run_length",
     "A notebook says EPOCHS = pick(full=30, short=10, smoke=1, run=RUN). An instructor sets "
@@ -85,13 +80,9 @@ run_length = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# epoch_minutes
-# ---------------------------------------------------------------------------
-
+# --- epoch_minutes ---
 _SECONDS = CIFAR10_TRAIN_IMAGES / CPU_IMAGES_PER_S  # 2,500
 _EPOCH_MINUTES = _SECONDS / 60  # 41.7
-
 
 epoch_minutes = number_exercise(
     "epoch_minutes",

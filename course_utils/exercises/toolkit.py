@@ -4,7 +4,8 @@
 shape, a list, a set) hold the right answer and a table of known mistakes, each
 with what it means; ``check_calls`` and ``first_problem`` run a learner's
 function on named cases, or a learner's class through named steps, and report
-the first that goes wrong.
+the first that goes wrong; ``when`` writes one such step as a row (what is wrong,
+what to say), and ``override`` writes a known mistake of a class exercise.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from course_utils.exercises.core import Exercise
+from course_utils.exercises.core import Code, Exercise
 
 # ---------------------------------------------------------------------------
 # One number
@@ -100,6 +101,7 @@ def number_exercise(name: str, question: str, right: Any, mistakes: Mapping[Any,
     (True, 'that is 5. (ex.k.hint() gives a hint.)')
     """
     def checker(answer: Any) -> str | None:
+        """``before``'s objection, if any, else the usual one-number check."""
         problem = before(answer) if before else None
         return problem or check_number(answer, right, mistakes, otherwise, what=what, tolerance=tolerance)
 
@@ -151,6 +153,7 @@ def table_exercise(name: str, question: str, right: Any, mistakes: Mapping[Any, 
     mistakes, (answer, what its message says), that the steps diagnose.
     """
     def checker(answer: Any) -> str | None:
+        """Read the answer, then: right, a known mistake, a step's message, or ``otherwise``."""
         value = read(answer)
         if value is None:
             return what(answer) if callable(what) else f"give {what}, not {answer!r}."
@@ -212,3 +215,36 @@ def first_problem(steps: Iterable[Callable[..., str | None]], *args: Any) -> str
         if problem:
             return problem
     return None
+
+
+def when(wrong: Callable[..., bool], message: str | Callable[..., str]) -> Callable[..., str | None]:
+    """A step for ``first_problem`` (or ``steps=``), written as a row: when ``wrong(value)``, say ``message``.
+
+    ``message`` is the text, or ``message(value)`` for one that quotes the
+    value; the step says nothing (None) when the value is not wrong that way.
+
+    >>> too_short = when(lambda s: len(s) < 4, lambda s: f"{len(s)} dimensions: give four.")
+    >>> too_short((8, 64)), too_short((8, 64, 15, 15))
+    ('2 dimensions: give four.', None)
+    """
+    def step(*args: Any) -> str | None:
+        """``message`` when the arguments are wrong that way, else None."""
+        if not wrong(*args):
+            return None
+        return message(*args) if callable(message) else message
+    return step
+
+
+def override(cls: str, signature: str, *lines: str) -> Code:
+    """A known mistake of a class exercise: the solution's class ``cls`` with one method rewritten.
+
+    The subclass keeps every other method of the solution, so the mistake is
+    exactly the rewritten lines (which the check should then name):
+
+    >>> print(override("MyBlock", "forward(self, x)", "return x"))
+    class MyBlock(MyBlock):
+        def forward(self, x):
+            return x
+    """
+    body = "".join(f"\n        {line}" for line in lines)
+    return Code(f"class {cls}({cls}):\n    def {signature}:{body}")

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.exercises import around, as_shape, number_exercise, shape_exercise
+from course_utils.exercises import around, as_shape, number_exercise, shape_exercise, when
 
 __all__ = ["count_adds", "layer4_size", "stage_channels", "stride_speedup"]
 
 
-# ---------------------------------------------------------------------------
-# count_adds
-# ---------------------------------------------------------------------------
-
+# --- count_adds ---
 _ADDS_MISTAKES = {
     2: "that is one stage (layer2, the graph above); ResNet-18 has four stages.",
     4: "one addition per stage, but each stage of ResNet-18 holds two blocks, each with its own skip.",
@@ -29,7 +26,6 @@ _ADDS_MISTAKES = {
     6: "a block whose shortcut is a 1x1 projection still ends in an addition; count every block.",
     18: "18 counts the layers of ResNet-18 (17 convolutions and the fc layer), not the additions.",
 }
-
 
 count_adds = number_exercise(
     "count_adds",
@@ -44,10 +40,7 @@ count_adds = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# layer4_size
-# ---------------------------------------------------------------------------
-
+# --- layer4_size ---
 _LAYER4_MISTAKES = {
     8: "8 is what a stride-1 stem gives (64 -> 64 -> 32 -> 16 -> 8); this stem has stride 2.",
     2: "layer1 keeps the size (its blocks have stride 1): only layer2, layer3 and layer4 halve it.",
@@ -56,7 +49,6 @@ _LAYER4_MISTAKES = {
     32: "32 is layer1's output; layer2, layer3 and layer4 each halve it.",
     512: "512 is the channel count of layer4; the question asks for its height.",
 }
-
 
 layer4_size = number_exercise(
     "layer4_size",
@@ -71,23 +63,21 @@ layer4_size = number_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# stage_channels
-# ---------------------------------------------------------------------------
-
+# --- stage_channels ---
 def _whole_numbers(answer: Any) -> tuple[int, ...] | None:
+    """The answer as a tuple of ints, or None when it is not a sequence of whole numbers."""
     values = as_shape(answer)
     return values if values is not None and all(isinstance(v, int) for v in values) else None
 
 
+#: What any other list gets wrong: the first row that applies.
 _CHANNEL_STEPS = [
-    lambda v: ("16-32-64 is CifarResNet (the paper's CIFAR family); resnet18 starts at 64 channels."
-               if v[:3] == (16, 32, 64) else None),
-    lambda v: (f"ResNet-18 has four stages (layer1..layer4), so give four numbers, not {len(v)}."
-               if len(v) != 4 else None),
-    lambda v: "layer1 is right; each later stage doubles the channels of the one before." if v[0] == 64 else None,
+    when(lambda v: v[:3] == (16, 32, 64),
+         "16-32-64 is CifarResNet (the paper's CIFAR family); resnet18 starts at 64 channels."),
+    when(lambda v: len(v) != 4,
+         lambda v: f"ResNet-18 has four stages (layer1..layer4), so give four numbers, not {len(v)}."),
+    when(lambda v: v[0] == 64, "layer1 is right; each later stage doubles the channels of the one before."),
 ]
-
 
 stage_channels = shape_exercise(
     "stage_channels",
@@ -109,10 +99,7 @@ stage_channels = shape_exercise(
 )
 
 
-# ---------------------------------------------------------------------------
-# stride_speedup
-# ---------------------------------------------------------------------------
-
+# --- stride_speedup ---
 stride_speedup = number_exercise(
     "stride_speedup",
     "Changing the stem's stride from 1 to 2 leaves the weights of ResNet-18 unchanged. By what "
