@@ -375,6 +375,17 @@ def learner_edits(copy: Path, answer: str = "answer = 75  # my own answer") -> N
     nbformat.write(nb, copy)
 
 
+def copied_then_edited(tmp_path: Path) -> tuple[Path, Path, bytes]:
+    """One course notebook copied to ``tmp_path/student``, then edited by its learner:
+    the source, the --out folder and the bytes of the fresh, unedited copy."""
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    out = tmp_path / "student"
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    fresh = (out / source.name).read_bytes()
+    learner_edits(out / source.name)
+    return source, out, fresh
+
+
 def student_copy(*args: str | Path) -> subprocess.CompletedProcess:
     """``python -m course_utils student-copy ARGS``, as the instructor types it."""
     return subprocess.run([sys.executable, "-m", "course_utils", "student-copy", *map(str, args)],
@@ -426,11 +437,7 @@ def test_every_copy_is_checked_before_any_is_written_and_each_edited_one_is_name
 
 
 def test_force_replaces_an_edited_copy_with_a_fresh_one(tmp_path, capsys):
-    (source,) = real_notebooks(tmp_path / "notebooks")
-    out = tmp_path / "student"
-    assert main(["student-copy", str(source), "--out", str(out)]) == 0
-    fresh = (out / source.name).read_bytes()
-    learner_edits(out / source.name)
+    source, out, fresh = copied_then_edited(tmp_path)
     assert main(["student-copy", str(source), "--out", str(out), "--force"]) == 0
     assert (out / source.name).read_bytes() == fresh
 
@@ -458,11 +465,7 @@ def test_copy_that_is_a_link_to_the_source_never_writes_through_to_it(tmp_path, 
 
 
 def test_copy_that_is_a_hard_link_to_another_file_is_replaced_by_force_not_written_through(tmp_path, capsys):
-    (source,) = real_notebooks(tmp_path / "notebooks")
-    out = tmp_path / "student"
-    assert main(["student-copy", str(source), "--out", str(out)]) == 0
-    fresh = (out / source.name).read_bytes()
-    learner_edits(out / source.name)
+    source, out, fresh = copied_then_edited(tmp_path)
     backup = tmp_path / "my_backup.ipynb"
     os.link(out / source.name, backup)  # the learner's own second name for their work
     work = backup.read_bytes()
