@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Mapping
 if TYPE_CHECKING:  # torch is imported where a device is needed, so a broken torch can be diagnosed
     import torch
 
-#: The repository root when ``course_utils`` is installed with ``pip install -e .``.
+#: The repository root when ``course_utils`` is installed with ``pip install -e .``
+#: (installed from a wheel, it is ``site-packages``: see ``checkout_root``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -38,9 +39,22 @@ def data_dir() -> Path:
     env = os.environ.get("COURSE_DATA_DIR")
     if env:
         return Path(env).expanduser().resolve()
-    if (REPO_ROOT / "pyproject.toml").is_file():  # an editable install in a checkout
-        return REPO_ROOT / "data"
-    return Path.cwd() / "data"
+    checkout = checkout_root()
+    return checkout / "data" if checkout else Path.cwd() / "data"
+
+
+def checkout_root() -> Path | None:
+    """The checkout of the course that ``course_utils`` runs from, or None for an installed wheel.
+
+    ``pip install -e .`` runs the package where it sits, beside ``pyproject.toml``
+    and ``notebooks/``; ``pip install "course_utils @ git+..."`` (as on Colab)
+    copies only the package into ``site-packages``, without the notebooks. Commands
+    that default to the repository's folders ask this first.
+
+    >>> checkout_root()  # doctest: +SKIP
+    PosixPath('/home/me/resnet-hands-on')
+    """
+    return REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else None
 
 
 def is_smoke() -> bool:

@@ -23,6 +23,7 @@ import contextlib
 import math
 import numbers
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator
@@ -40,6 +41,8 @@ from course_utils.models import check_input, eval_mode
 #: How often (in batches) the progress bar shows the running loss; also how
 #: often a non-finite loss is noticed. Each look costs one GPU-CPU sync.
 LOG_EVERY = 50
+#: Seconds between redraws of the progress bar when it is written into a log file.
+LOG_FILE_REDRAW_S = 10.0
 
 
 @dataclass
@@ -464,7 +467,7 @@ def _look(bar: Any, first_bad: torch.Tensor, epoch: int, mean_loss: torch.Tensor
     if not is_distributed() and first_bad >= 0:  # under DDP all ranks check together, after the epoch
         raise _diverged(epoch, int(first_bad.item()))
     if hasattr(bar, "set_postfix"):
-        bar.set_postfix(loss=f"{mean_loss.item():.4f}")
+        bar.set_postfix(loss=f"{mean_loss.item():.4f}", refresh=False)  # shown at the next redraw
 
 
 def _diverged(epoch: int, batch: int) -> TrainingDivergedError:
@@ -516,13 +519,26 @@ def _set_epoch(loader: Any, epoch: int) -> None:
 
 
 def _progress_bar(loader: Iterable, enabled: bool, desc: str):
+    """A tqdm bar over ``loader``: redrawn 10 times a second live, every 10 s in a log file.
+
+    In a terminal or a notebook a redraw replaces the bar. In a log file
+    (``train ... > log 2>&1``, CI) every redraw is appended, and 10 a second
+    would fill it with megabytes of bars; the epoch lines say the rest.
+    """
     if not enabled:
         return loader
     from tqdm.auto import tqdm
     # Hand tqdm one iterator: given the loader itself, tqdm.auto's notebook bar
     # may call iter() on it twice, and a shuffling loader would draw twice.
     total = len(loader) if hasattr(loader, "__len__") else None
-    return tqdm(iter(loader), total=total, desc=desc, leave=False, unit="batch")
+    return tqdm(iter(loader), total=total, desc=desc, leave=False, unit="batch",
+                mininterval=0.1 if _live_output() else LOG_FILE_REDRAW_S)
+
+
+def _live_output() -> bool:
+    """True where a progress bar is redrawn in place: a terminal, or a Jupyter kernel (tqdm.auto's widget)."""
+    in_jupyter = "ipykernel.zmqshell" in sys.modules  # the test tqdm.auto makes
+    return in_jupyter or bool(sys.stderr and sys.stderr.isatty())
 
 
 def _say(enabled: bool, message: str) -> None:

@@ -33,8 +33,12 @@ from course_utils.config import REPO_ROOT, data_dir
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: Every host name except the test's own server resolves to nothing, so that Chromium reaches
+#: no Google host (sync, updates, safe browsing) even on a laptop with internet.
+OFFLINE_RULES = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 OFFLINE_RULES]
 FIRST_NOTEBOOK = "01_conv2d_output_size.ipynb"
 HARNESS_NOTEBOOK = "98_browser_check.ipynb"
 #: The notebook on screen (other tabs' notebooks stay in the page, hidden).
@@ -272,5 +276,26 @@ def test_learner_runs_the_first_notebook_in_jupyterlab(browser, lab, tmp_path):
         page.locator(f"{PANEL} .jp-RenderedSVG, {PANEL} .jp-RenderedImage").last.scroll_into_view_if_needed()
         assert graph_shown(page), "no torchviz graph rendered (section 7 draws the model's graph)"
         page.screenshot(path=str(tmp_path / "01_graph.png"))
+    finally:
+        page.close()
+
+
+def test_browser_resolves_no_host_but_the_local_server(browser, lab):
+    """Outside hosts fail to resolve, even one that resolves without DNS (``*.localhost``)."""
+    from playwright.sync_api import Error
+
+    url, token, _ = lab
+    port = url.rsplit(":", 1)[1]
+    for outside in ("http://example.com/", f"http://course-check.localhost:{port}/"):
+        page = browser.new_page()
+        try:
+            with pytest.raises(Error, match="ERR_NAME_NOT_RESOLVED"):
+                page.goto(outside, timeout=15_000)
+        finally:
+            page.close()
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/api/status?token={token}")
+        assert "started" in page.content()  # the test's own server is still reached
     finally:
         page.close()

@@ -6,12 +6,15 @@ torchvision package put first on PYTHONPATH.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import shlex
 import shutil
 import struct
 import subprocess
 import sys
+import types
 from collections import namedtuple
 from pathlib import Path
 
@@ -379,3 +382,135 @@ def test_a_check_that_crashes_becomes_a_fail_line_not_a_traceback(capsys, monkey
     status, out = run_doctor(capsys)
     assert status == 1 and "FAIL  Graphviz: the check stopped with OSError" in out
     assert "packages the notebooks use import" in out
+
+
+# --- on Colab every fix is typed into a cell -------------------------------------------
+
+@pytest.fixture
+def on_colab(monkeypatch):
+    """A Colab runtime, as ``course_utils.colab.on_colab`` sees one: ``google.colab`` is importable."""
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+
+
+def not_installed(monkeypatch) -> None:
+    """course_utils imports (from this folder) but pip has no record of it."""
+    version = importlib.metadata.version
+
+    def fake(name):
+        if name.replace("-", "_") == "course_utils":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return version(name)
+    monkeypatch.setattr(importlib.metadata, "version", fake)
+
+
+def break_machine(case: str, tmp_path, monkeypatch, request) -> list[str]:
+    """Make ``case`` go wrong for real (or by a monkeypatch where it cannot); doctor's arguments."""
+    empty = tmp_path / "data"
+    empty.mkdir()
+    if case == "partial datasets":
+        return ["--data-dir", str(request.getfixturevalue("sample"))]
+    usage = namedtuple("usage", "total used free")
+    breaks = {
+        "no dot": lambda: monkeypatch.setattr("course_utils.viz.has_dot", lambda: False),
+        "a package that does not import": lambda: monkeypatch.setattr(
+            doctor, "PACKAGES", doctor.PACKAGES + ["no_such_package_for_the_course"]),
+        "no torchvision": lambda: monkeypatch.setitem(sys.modules, "torchvision", None),
+        "course_utils not installed": lambda: not_installed(monkeypatch),
+        "a COURSE_DEVICE that is not there": lambda: monkeypatch.setenv("COURSE_DEVICE", "tpu"),
+        "a full disk": lambda: monkeypatch.setattr(doctor.shutil, "disk_usage", lambda p: usage(10**11, 0, 10**8)),
+    }
+    breaks.get(case, lambda: None)()  # "empty data folder": nothing more
+    return ["--data-dir", str(empty)]
+
+
+CASES = ["empty data folder", "partial datasets", "no dot", "a package that does not import",
+         "no torchvision", "course_utils not installed", "a COURSE_DEVICE that is not there", "a full disk"]
+#: A command typed as in a terminal: not after a ``!`` or ``%`` (and not inside a word).
+TERMINAL_COMMAND = re.compile(r"(?<![!%\w-])(python3? -m |pip install|export |unset |sudo |chmod |apt-get )")
+
+
+def fix_lines(out: str) -> list[str]:
+    return [line.strip().removeprefix("fix: ") for line in out.splitlines() if line.strip().startswith("fix:")]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_on_colab_every_fix_is_typed_into_a_cell(case, on_colab, tmp_path, monkeypatch, request, capsys):
+    status, out = run_doctor(capsys, *break_machine(case, tmp_path, monkeypatch, request))
+    fixes = fix_lines(out)
+    assert status == 1 and fixes, out
+    for fix in fixes:
+        assert not TERMINAL_COMMAND.search(fix), f"a terminal command in a Colab fix: {fix!r}"
+        assert "pip install -e" not in fix and "export " not in fix
+        assert re.search(r"(^|\s)[!%]\w", fix) or "Runtime > " in fix, f"nothing to type into a cell: {fix!r}"
+    assert "`!python -m course_utils doctor` again" in out
+
+
+def test_on_colab_the_fixes_read_as_cells(on_colab, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("course_utils.viz.has_dot", lambda: False)
+    monkeypatch.setattr(doctor, "PACKAGES", doctor.PACKAGES + ["no_such_package_for_the_course"])
+    not_installed(monkeypatch)
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path))
+    to = shlex.quote(str(tmp_path))
+    assert fix_after(out, "mnist:") == (f"fix: !python -m course_utils fetch-data mnist --to {to}   "
+                                        "(offline: add --from /path/to/staged/copy)")
+    assert fix_after(out, "Graphviz") == "fix: !apt-get install -y graphviz"
+    assert fix_after(out, "no_such_package") == (
+        "fix: %pip install no_such_package_for_the_course   (then Runtime > Restart session)")
+    assert fix_after(out, "course_utils runs from") == (
+        '%pip install "course_utils @ git+https://github.com/resnet-hands-on/resnet-hands-on"'
+        "   (then Runtime > Restart session)").join(["fix: ", ""])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_off_colab_every_fix_is_typed_into_a_terminal(case, tmp_path, monkeypatch, request, capsys):
+    status, out = run_doctor(capsys, *break_machine(case, tmp_path, monkeypatch, request))
+    fixes = fix_lines(out)
+    assert status == 1 and fixes, out
+    for fix in fixes:
+        assert not fix.startswith(("!", "%")) and "%pip" not in fix and "%env" not in fix, fix
+        assert "Runtime > " not in fix, fix
+    assert "then `python -m course_utils doctor` again" in out
+
+
+def test_in_a_checkout_doctor_installs_the_checkout_and_its_requirements(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "PACKAGES", doctor.PACKAGES + ["pandas_but_broken"])
+    monkeypatch.setitem(doctor.PIP_NAMES, "pandas_but_broken", "pandas")  # a name requirements.txt lists
+    not_installed(monkeypatch)
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path))
+    assert fix_after(out, "course_utils runs from") == f"fix: python -m pip install -e {shlex.quote(str(REPO_ROOT))}"
+    assert fix_after(out, "pandas_but_broken") == (  # its `-e .` is the folder pip runs in
+        f"fix: cd {shlex.quote(str(REPO_ROOT))} && python -m pip install -r requirements.txt")
+
+
+def test_outside_a_checkout_no_fix_points_at_site_packages_or_requirements(tmp_path, monkeypatch, capsys):
+    """Installed from a wheel: REPO_ROOT is site-packages, with no pyproject.toml and no notebooks."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    (site / "requirements.txt").write_text("pandas\n")  # someone else's: not the course's requirements
+    monkeypatch.setattr("course_utils.config.REPO_ROOT", site)
+    monkeypatch.setattr(doctor, "PACKAGES", doctor.PACKAGES + ["pandas_but_broken"])
+    monkeypatch.setitem(doctor.PIP_NAMES, "pandas_but_broken", "pandas")
+    not_installed(monkeypatch)
+    status, out = run_doctor(capsys, "--data-dir", str(tmp_path / "data"))
+    fixes = fix_lines(out)
+    assert status == 1 and fixes
+    for fix in fixes:
+        assert "site-packages" not in fix and "requirements.txt" not in fix and "pip install -e" not in fix, fix
+    assert fix_after(out, "course_utils runs from") == (
+        'fix: python -m pip install "course_utils @ git+https://github.com/resnet-hands-on/resnet-hands-on"')
+    assert fix_after(out, "pandas_but_broken") == "fix: python -m pip install pandas"
+
+
+class _Version(tuple):
+    """A stand-in for sys.version_info: compares like a tuple, names its parts."""
+    major, minor, micro = property(lambda v: v[0]), property(lambda v: v[1]), property(lambda v: v[2])
+
+
+@pytest.mark.parametrize("version, status", [((3, 9, 18), "FAIL"), ((3, 10, 0), "ok"), ((3, 13, 0), "ok"),
+                                             ((3, 14, 0), "warn")])
+def test_doctor_accepts_the_python_versions_the_course_runs_on(monkeypatch, version, status):
+    """3.13 is Colab's Python: fine; a newer one is only a warning."""
+    monkeypatch.setattr(doctor.sys, "version_info", _Version((*version, "final", 0)))
+    check = doctor.check_python()
+    assert check.status == status, check
+    assert f"Python {'.'.join(map(str, version))}" in check.what

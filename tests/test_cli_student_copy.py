@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils import config
 from course_utils.cli import main
 from course_utils.config import REPO_ROOT, data_dir
 from course_utils.exercises import Exercise, hide_solutions
@@ -491,6 +492,68 @@ def test_course_notebook_with_a_near_miss_marker_is_refused_naming_the_cell(tmp_
     out = capsys.readouterr().out
     assert f"{source.name}, cell {index}: " in out and "looks like a solution marker" in out
     assert not (tmp_path / "student" / source.name).exists()
+
+
+# ---------------------------------------------------------------------------
+# From an installed package: no notebooks beside it, and nothing written into site-packages
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch) -> Path:
+    """course_utils as a wheel installs it: its REPO_ROOT is an empty site-packages, no checkout
+    around it. The instructor works in ``tmp_path/class``; returns that site-packages folder."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.setattr(config, "REPO_ROOT", site)
+    (tmp_path / "class").mkdir()
+    monkeypatch.chdir(tmp_path / "class")
+    return site
+
+
+def test_installed_package_without_a_notebook_argument_says_where_it_looked_and_the_command(installed, capsys):
+    assert main(["student-copy"]) == 2
+    captured = capsys.readouterr()
+    message = " ".join(captured.err.split())
+    assert f"not found where they were looked for ({installed / 'notebooks'})" in message
+    assert "an installed package does not carry the notebooks" in message
+    assert "python -m course_utils student-copy path/to/notebooks/*.ipynb --out student/" in captured.err
+    assert "Traceback" not in captured.out + captured.err
+    assert list(installed.iterdir()) == [] and not (Path.cwd() / "student").exists()
+
+
+def test_installed_package_copies_named_notebooks_to_student_in_the_current_folder(installed, tmp_path):
+    sources = real_notebooks(tmp_path / "course" / "notebooks", "01_conv2d_output_size.ipynb",
+                             "03_residual_blocks.ipynb")
+    assert main(["student-copy", *map(str, sources)]) == 0
+    assert sorted(p.name for p in (tmp_path / "class" / "student").iterdir()) == [s.name for s in sources]
+    assert list(installed.iterdir()) == [], "student-copy wrote into site-packages"
+
+
+def test_installed_package_copies_named_notebooks_to_the_out_folder(installed, tmp_path):
+    (source,) = real_notebooks(tmp_path / "course" / "notebooks")
+    out = tmp_path / "handout"
+    assert main(["student-copy", str(source), "--out", str(out)]) == 0
+    assert "# YOUR CODE HERE" in (out / source.name).read_text()
+    assert list(installed.iterdir()) == [] and not (tmp_path / "class" / "student").exists()
+
+
+def test_folder_argument_copies_every_numbered_notebook_in_it_and_nothing_else(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    sources = real_notebooks(folder, "01_conv2d_output_size.ipynb", "03_residual_blocks.ipynb")
+    (folder / "scratch.ipynb").write_bytes(sources[0].read_bytes())  # not a course notebook: NN_name
+    out = tmp_path / "student"
+    assert main(["student-copy", str(folder), str(sources[0]), "--out", str(out)]) == 0  # each once
+    assert sorted(p.name for p in out.iterdir()) == [s.name for s in sources]
+    assert f"the notebooks in {folder} keep the solutions" in capsys.readouterr().out
+
+
+def test_folder_argument_without_numbered_notebooks_is_reported_and_nothing_is_written(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (source,) = real_notebooks(tmp_path / "notebooks")
+    out = tmp_path / "student"
+    assert main(["student-copy", str(source), str(tmp_path / "empty"), "--out", str(out)]) == 1
+    assert f"{tmp_path / 'empty'} holds no NN_name.ipynb" in capsys.readouterr().out
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------------------

@@ -53,6 +53,15 @@ def test_readme_test_command_is_what_ci_runs():
         assert step.replace("python -m pip install ", "python -m pip install -q ") in ci, step
 
 
+def test_contributing_quotes_the_readmes_commands_verbatim():
+    contributing = (REPO_ROOT / "CONTRIBUTING.md").read_text()
+    quoted = re.findall(r"`([^`]+)` \(the README's", contributing)
+    assert quoted, "CONTRIBUTING.md names the README's test command, as `COMMAND` (the README's command...)"
+    commands = {line for block in re.findall(r"```bash\n(.*?)```", README, re.S) for line in block.splitlines()}
+    for command in quoted:
+        assert command in commands, f"CONTRIBUTING.md calls `{command}` the README's, but the README says otherwise"
+
+
 def test_classroom_section_says_in_one_line_what_fetch_data_checks_and_what_student_copy_refuses():
     lines = README.splitlines()
     checks = [line for line in lines if line.startswith("- **`fetch-data --from` checks**")]

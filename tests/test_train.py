@@ -1,5 +1,8 @@
+import contextlib
+import io
 import math
 import re
+import time
 
 import pytest
 import torch
@@ -346,6 +349,28 @@ def test_progress_bar_does_not_change_what_is_trained():
     (loss_a, w_a), (loss_b, w_b) = run(True), run(False)
     assert loss_a == loss_b
     assert torch.equal(w_a, w_b)
+
+
+class SlowBatches(TensorDataset):
+    """A dataset whose every example takes 10 ms to load, like a real loader reading images."""
+
+    def __getitem__(self, i):
+        time.sleep(0.01)
+        return super().__getitem__(i)
+
+
+def test_progress_bar_in_a_log_file_redraws_rarely_and_keeps_the_epoch_lines():
+    """``train ... > log 2>&1``: tqdm's default 10 redraws a second would fill the log with bars."""
+    torch.manual_seed(0)
+    x, y = torch.randn(150, 4), torch.randint(0, 2, (150,))
+    loader = DataLoader(SlowBatches(x, y), batch_size=1)  # 150 batches, 1.5 s an epoch
+    log, out = io.StringIO(), io.StringIO()  # not a terminal: isatty() is False
+    with contextlib.redirect_stderr(log), contextlib.redirect_stdout(out):
+        fit(nn.Linear(4, 2), loader, epochs=2, lr=0.1, device="cpu", progress=True)
+    redraws = log.getvalue().count("\r")
+    assert redraws < 2 * 10, f"{redraws} redraws of the bar in 2 epochs of 150 batches"
+    assert re.search(r"epoch 1/2  train loss .* examples/s", out.getvalue())
+    assert re.search(r"epoch 2/2  train loss .* examples/s", out.getvalue())
 
 
 @pytest.mark.parametrize("device, capability, amp, expected", [

@@ -2,8 +2,10 @@
 
 One screen of checks (Python, torch, the device and its speed, Graphviz, the
 datasets, disk space, the notebooks' packages), each ``ok``, ``warn`` or
-``FAIL``; every problem comes with the one command that fixes it. The exit
-status is 0 when nothing failed (warnings are fine), 1 otherwise.
+``FAIL``; every problem comes with the one command that fixes it, written
+the way it is typed where the learner is (on Colab, in a cell: ``!command``,
+``%pip install``, ``%env``; see ``course_utils.colab``). The exit status is 0
+when nothing failed (warnings are fine), 1 otherwise.
 
 torch, torchvision and the rest of ``course_utils`` are imported inside the
 checks, not at the top: when one of them is missing or broken, doctor reports
@@ -27,7 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from course_utils.colab import on_colab  # imports the standard library only
+from course_utils.colab import (  # imports the standard library only
+    DRIVE_FOLDER,
+    DRIVE_MOUNT,
+    course_requirement,
+    env_fix,
+    on_colab,
+    pip_fix,
+    shell_fix,
+)
 
 if TYPE_CHECKING:  # torch is imported where it is used: doctor still runs when torch is broken
     import torch
@@ -43,8 +53,8 @@ NEED_GB, WANT_GB = 1.0, 3.0
 PACKAGES = ["numpy", "matplotlib", "tqdm", "torchinfo", "torchviz", "graphviz",
             "ipywidgets", "tensorboard", "ipykernel"]
 PIP_NAMES = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "d2l": "--no-deps d2l==1.0.3"}
-#: Installs torch and torchvision together: they must come from the same release.
-TORCH_FIX = 'python -m pip install -U "torch>=2.4" "torchvision>=0.19"'
+#: pip's arguments for torch and torchvision together: they must come from the same release.
+TORCH_PIP = '-U "torch>=2.4" "torchvision>=0.19"'
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     failed = sum(c.status == "FAIL" for c in checks)
     warned = sum(c.status == "warn" for c in checks)
     if failed:
-        print(f"\n{failed} problem(s): run the fix lines above, then `python -m course_utils doctor` again.")
+        again = shell_fix("python -m course_utils doctor")
+        print(f"\n{failed} problem(s): run the fix lines above, then `{again}` again.")
         return 1
     print("\nAll is well" + (f" ({warned} warning(s) above: worth reading)." if warned else "."))
     return 0
@@ -112,8 +123,9 @@ def guarded(what: str, check, *args, **kwargs) -> list[Check]:
         result = check(*args, **kwargs)
     except Exception as err:  # anything: the report must still be printed
         first_line = (str(err).strip().splitlines() or [""])[0]
-        fix = (f"give yourself read permission (chmod -R u+rX {shlex.quote(err.filename)}), or "
-               "ask the folder's owner to" if isinstance(err, PermissionError) and err.filename else None)
+        chmod = shell_fix(f"chmod -R u+rX {shlex.quote(str(err.filename))}")
+        fix = (f"give yourself read permission ({chmod}), or ask the folder's owner to"
+               if isinstance(err, PermissionError) and err.filename else None)
         return [Check("FAIL", f"{what}: the check stopped with {type(err).__name__}: {first_line}", fix)]
     return result if isinstance(result, list) else [result]
 
@@ -122,10 +134,11 @@ def check_python() -> Check:
     v = sys.version_info
     what = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
     if v < (3, 10):
-        return Check("FAIL", what + ": the course needs 3.10 to 3.12",
-                     "install Python 3.11, then: python3.11 -m venv .venv && source .venv/bin/activate")
-    if v >= (3, 13):
-        return Check("warn", what + ": newer than the course is tested on (3.10 to 3.12)")
+        fix = ("Runtime > Change runtime type > Runtime version: Latest" if on_colab() else
+               "install Python 3.11, then: python3.11 -m venv .venv && source .venv/bin/activate")
+        return Check("FAIL", what + ": the course needs 3.10 to 3.13", fix)
+    if v >= (3, 14):
+        return Check("warn", what + ": newer than the course is tested on (3.10 to 3.13)")
     return Check("ok", what)
 
 
@@ -136,14 +149,14 @@ def check_torch() -> Check:
         if why is None:
             continue
         if importlib.util.find_spec(module) is None:
-            return Check("FAIL", f"{module} is not installed", TORCH_FIX)
+            return Check("FAIL", f"{module} is not installed", pip_fix(TORCH_PIP))
         # installed but broken: a half-finished install, or torch and torchvision from different releases
-        return Check("FAIL", f"{module} does not import ({why})", TORCH_FIX + " --force-reinstall")
+        return Check("FAIL", f"{module} does not import ({why})", pip_fix(TORCH_PIP + " --force-reinstall"))
     import torch
     import torchvision
     what = f"torch {torch.__version__}, torchvision {torchvision.__version__}"
     if _version(torch.__version__) < (2, 4) or _version(torchvision.__version__) < (0, 19):
-        return Check("FAIL", what + ": the course needs torch >= 2.4 and torchvision >= 0.19", TORCH_FIX)
+        return Check("FAIL", what + ": the course needs torch >= 2.4 and torchvision >= 0.19", pip_fix(TORCH_PIP))
     return Check("ok", what)
 
 
@@ -155,12 +168,12 @@ def check_device() -> Check:
     try:
         device = get_device()
     except RuntimeError as err:  # COURSE_DEVICE asks for a device that is not there
-        return Check("FAIL", f"device: {err}", "unset COURSE_DEVICE")
+        return Check("FAIL", f"device: {err}", env_fix("COURSE_DEVICE", None))
     if device.type == "cpu":
         gpu_unused = shutil.which("nvidia-smi") and torch.version.cuda is None
         if gpu_unused:
             return Check("FAIL", "device: this machine has an NVIDIA GPU but torch is a CPU-only build",
-                         "python -m pip install -U torch torchvision --index-url https://download.pytorch.org/whl/cu124")
+                         pip_fix("-U torch torchvision --index-url https://download.pytorch.org/whl/cu124"))
         gflops = 1000 * matmul_tflops(device, torch.float32)
         return Check("warn", f"device: CPU only ({torch.get_num_threads()} threads, about {gflops:.0f} "
                      "GFLOP/s): fine for smoke mode (COURSE_SMOKE=1) and short runs of the small "
@@ -216,8 +229,8 @@ def check_dot() -> Check:
 
 
 def _dot_fix() -> str:
-    if on_colab():
-        return "!apt-get install -y graphviz"
+    if on_colab():  # a cell runs as root: no sudo
+        return shell_fix("apt-get install -y graphviz", colab=True)
     if sys.platform == "darwin":
         return "brew install graphviz"
     if sys.platform == "win32":
@@ -241,11 +254,12 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
     fetch = "python -m course_utils fetch-data"
     offline = "   (offline: add --from /path/to/staged/copy)"
     if root.is_file():
-        fix = (f"point COURSE_DATA_DIR at a folder, or move the file {root} out of the way, then: {fetch}"
+        fix = (f"point COURSE_DATA_DIR at a folder ({env_fix('COURSE_DATA_DIR', 'DIR')}), or move the file "
+               f"{root} out of the way, then: {shell_fix(fetch)}"
                if default else "pass --data-dir the folder that holds the datasets, not a file")
         return [Check("FAIL", f"data folder {root} is a file, not a folder", fix)]
     if not root.is_dir():
-        return [Check("FAIL", f"data folder {root} does not exist", f"{fetch}{to}{offline}")]
+        return [Check("FAIL", f"data folder {root} does not exist", shell_fix(f"{fetch}{to}") + offline)]
     if not os.access(root, os.R_OK | os.X_OK):
         return [Check("FAIL", f"data folder {root} cannot be read: no permission", _readable_fix(root))]
     checks = [Check("ok", f"data folder {root}" + (" (COURSE_DATA_DIR chooses another)" if default else ""))]
@@ -255,7 +269,7 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
     from course_utils.staging import check_dataset
     for name in NAMES:
         status = check_dataset(name, root)
-        fix = f"{fetch} {name}{to}"
+        fix = shell_fix(f"{fetch} {name}{to}")
         if status.state == "complete":
             checks.append(Check("ok", f"{name}: complete, {status.detail}"))
         elif status.state == "partial" and smoke:
@@ -273,15 +287,18 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
 
 def _readable_fix(folder: Path) -> str:
     """How to make ``folder`` readable: chmod it if it is yours, else ask, or use another copy."""
-    return (f"chmod -R u+rX {shlex.quote(str(folder))}   (not your folder? ask its owner, or install "
-            "a copy of your own: python -m course_utils fetch-data --to DIR, then COURSE_DATA_DIR=DIR)")
+    return (shell_fix(f"chmod -R u+rX {shlex.quote(str(folder))}") + "   (not your folder? ask its owner, "
+            f"or install a copy of your own: {shell_fix('python -m course_utils fetch-data --to DIR')}, "
+            f"then {env_fix('COURSE_DATA_DIR', 'DIR')})")
 
 
 def check_disk(root: Path) -> Check:
     folder = next(p for p in (root, *root.parents) if p.exists())
     free = shutil.disk_usage(folder).free / 1e9
     what = f"disk: {free:.1f} GB free in {folder}"
-    fix = "free some space, or put the data on a bigger disk: export COURSE_DATA_DIR=/bigger/disk/data"
+    where, folder = (("Google Drive", DRIVE_MOUNT / "MyDrive" / DRIVE_FOLDER / "data") if on_colab()
+                     else ("a bigger disk", "/bigger/disk/data"))
+    fix = f"free some space, or put the data on {where}: {env_fix('COURSE_DATA_DIR', str(folder))}"
     if free < NEED_GB:
         return Check("FAIL", what + f": the datasets need about {NEED_GB:.0f} GB", fix)
     if free < WANT_GB:
@@ -290,15 +307,22 @@ def check_disk(root: Path) -> Check:
 
 
 def check_packages() -> list[Check]:
-    """course_utils is installed (not just in the current folder), and every package imports."""
-    from course_utils.config import REPO_ROOT
+    """course_utils is installed (not just in the current folder), and every package imports.
+
+    In a checkout the fixes install from it (``pip install -e``, requirements.txt);
+    from a wheel, or on Colab, from the course's git repository and by package name.
+    """
+    from course_utils.config import REPO_ROOT, checkout_root
+    checkout = checkout_root() is not None and not on_colab()
+    package = Path(__file__).resolve().parent.parent  # the course_utils folder
     checks = []
     try:
         importlib.metadata.version("course_utils")
-        checks.append(Check("ok", f"course_utils installed, imported from {REPO_ROOT}"))
+        checks.append(Check("ok", f"course_utils installed, imported from {REPO_ROOT if checkout else package}"))
     except importlib.metadata.PackageNotFoundError:
-        checks.append(Check("FAIL", "course_utils runs from this folder but is not installed: "
-                            "notebooks will not find it", f"python -m pip install -e {REPO_ROOT}"))
+        install = f"-e {shlex.quote(str(REPO_ROOT))}" if checkout else course_requirement()
+        checks.append(Check("FAIL", f"course_utils runs from {package} but is not installed: "
+                            "notebooks will not find it", pip_fix(install)))
     modules = PACKAGES + notebook_imports(REPO_ROOT / "notebooks")
     broken = {m: why for m in dict.fromkeys(modules) if (why := _import_error(m)) is not None}
     if not on_colab():  # Colab has its own front end; elsewhere JupyterLab draws the widgets
@@ -307,10 +331,11 @@ def check_packages() -> list[Check]:
                 broken[app] = "not installed"
         modules += ["jupyterlab", "jupyterlab_widgets"]
     requirements = REPO_ROOT / "requirements.txt"
+    listed = requirements.read_text() if checkout and requirements.is_file() else ""
+    in_root = f"cd {shlex.quote(str(REPO_ROOT))} && "  # requirements.txt says `-e .`: relative to the cwd
     for module, why in broken.items():
         pip = PIP_NAMES.get(module, module)
-        fix = (f"python -m pip install -r {requirements}" if requirements.is_file() and pip in
-               requirements.read_text() else f"python -m pip install {pip}")
+        fix = in_root + pip_fix("-r requirements.txt") if pip in listed else pip_fix(pip)
         checks.append(Check("FAIL", f"package {module} does not import ({why})", fix))
     ok = [m for m in dict.fromkeys(modules) if m not in broken]
     checks.append(Check("ok", f"{len(ok)} packages the notebooks use import: {', '.join(ok)}"))

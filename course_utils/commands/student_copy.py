@@ -1,8 +1,14 @@
 """``python -m course_utils student-copy``: the notebooks with their solutions replaced by stubs.
 
-The instructor's notebooks in ``notebooks/`` stay the source and are never
-modified; the copies go to ``student/`` (git-ignored) or ``--out DIR``. A
-copy runs top to bottom before the learner has written anything: each check
+The instructor's notebooks stay the source and are never modified. In a
+checkout of the course they are every ``notebooks/NN_name.ipynb`` and the
+copies go to ``student/`` (git-ignored); name others, or a folder of them,
+and choose ``--out DIR``. An installed package does not carry the notebooks,
+so there they must be named::
+
+    python -m course_utils student-copy path/to/notebooks/*.ipynb --out student/
+
+A copy runs top to bottom before the learner has written anything: each check
 says "not done yet". The work is done in ``course_utils.student``.
 
 Run again, it never loses work: every copy is made in memory and compared with
@@ -17,7 +23,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_utils.config import REPO_ROOT
+from course_utils import config
+
+#: The command that names the notebooks, for where they are not found by default.
+EXPLICIT_COMMAND = "python -m course_utils student-copy path/to/notebooks/*.ipynb --out student/"
 
 
 def add_parser(subparsers, help: str) -> None:
@@ -40,9 +49,11 @@ def add_parser(subparsers, help: str) -> None:
         ),
     )
     p.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
-                   help="notebooks to copy (default: every NN_name.ipynb in notebooks/)")
-    p.add_argument("--out", type=Path, default=REPO_ROOT / "student", metavar="DIR",
-                   help="where to write the copies (default: student/ at the repository root)")
+                   help="notebooks to copy, or folders: every NN_name.ipynb in each (default: the "
+                        "checkout's notebooks/; an installed package does not carry them, so name them)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="where to write the copies (default: student/ at the repository root in a "
+                        "checkout of the course, else ./student in the current folder)")
     p.add_argument("--force", action="store_true",
                    help="replace copies in --out that differ from a fresh student copy (the learner's "
                         "edited work is lost); without it, nothing is written when one differs. A link "
@@ -57,23 +68,64 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: student-copy needs {err.name}, which is not installed; fix: "
               f"python -m pip install {err.name}", file=sys.stderr)
         return 1
-    paths = list(dict.fromkeys(args.notebooks)) or sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    if not paths:
-        print(f"No notebooks to copy: {REPO_ROOT / 'notebooks'} holds no NN_name.ipynb.")
-        return 1
-    problem = _prepare_out(args.out)
-    if problem:
-        print(f"error: --out {args.out} {problem}", file=sys.stderr)
+    checkout = config.checkout_root()
+    if not args.notebooks and (checkout is None or not (checkout / "notebooks").is_dir()):
+        print(_notebooks_not_found(checkout), file=sys.stderr)
         return 2
-    copies, failed = _make_copies(paths, args.out)  # 1. every copy, in memory
+    paths, empty = _notebook_paths(args.notebooks or [checkout / "notebooks"])
+    for folder in empty:
+        print(f"No notebooks to copy: {folder} holds no NN_name.ipynb.")
+    if empty or not paths:
+        return 1
+    out = args.out or (checkout / "student" if checkout else Path.cwd() / "student")
+    problem = _prepare_out(out)
+    if problem:
+        print(f"error: --out {out} {problem}", file=sys.stderr)
+        return 2
+    copies, failed = _make_copies(paths, out)  # 1. every copy, in memory
     states = _check_targets(copies, paths, args.force)  # 2. every place, before writing
     if states is None:
-        print(f"Nothing was written to {args.out}.")
+        print(f"Nothing was written to {out}.")
         return 1
     failed = _write_copies(copies, states) or failed  # 3. write
     if not failed:
-        print(f"Hand out {args.out}; the notebooks in {REPO_ROOT / 'notebooks'} keep the solutions.")
+        sources = ", ".join(dict.fromkeys(str(path.parent) for path in paths))
+        print(f"Hand out {out}; the notebooks in {sources} keep the solutions.")
     return 1 if failed else 0
+
+
+def _notebooks_not_found(checkout: Path | None) -> str:
+    """Why no NOTEBOOK argument is not enough here, and the command that names them."""
+    looked = config.REPO_ROOT / "notebooks"
+    where = ("course_utils is installed as a package here, not run from a checkout of the course, "
+             "and an installed package does not carry the notebooks" if checkout is None else
+             f"{checkout} has no notebooks/ folder")
+    return (f"error: no NOTEBOOK given, and the course's notebooks were not found where they were "
+            f"looked for ({looked}): {where}. Name them, or the folder that holds them:\n"
+            f"  {EXPLICIT_COMMAND}")
+
+
+def _notebook_paths(arguments: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The notebooks to copy, each once, a folder standing for every ``NN_name.ipynb`` in it;
+    and the folders that hold none.
+
+    A path that is not a folder is kept as it is: a missing or broken notebook is
+    reported, with the others, when its copy is made.
+
+    >>> paths, empty = _notebook_paths([Path("01_conv2d_output_size.ipynb")] * 2)
+    >>> [path.name for path in paths], empty
+    (['01_conv2d_output_size.ipynb'], [])
+    """
+    paths, empty = [], []
+    for argument in arguments:
+        if argument.is_dir():
+            found = sorted(argument.glob("[0-9][0-9]_*.ipynb"))
+            paths += found
+            if not found:
+                empty.append(argument)
+        else:
+            paths.append(argument)
+    return list(dict.fromkeys(paths)), empty
 
 
 def _make_copies(paths: list[Path], out: Path) -> tuple[dict[Path, tuple[Path, bytes, int]], bool]:
