@@ -1,6 +1,7 @@
 """Every notebook runs top to bottom in smoke mode, and is committed clean."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import time
@@ -59,6 +60,115 @@ def test_notebook_has_colab_badge_to_itself_and_setup_cell(path):
     repository = re.search(r'^Repository = "(.+)"$', (REPO_ROOT / "pyproject.toml").read_text(), re.M)[1]
     assert f"git+{repository}" in setup.source, "the set-up cell must install from the project's repository"
     assert repository.replace("https://github.com/", "https://colab.research.google.com/github/") in first.source
+
+
+def setup_cell(path) -> str:
+    """The first code cell: it installs the course on a fresh Colab runtime."""
+    return next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code").source
+
+
+def test_every_notebook_has_the_same_setup_cell():
+    first, *others = NOTEBOOKS
+    different = [p.name for p in others if setup_cell(p) != setup_cell(first)]
+    assert not different, f"the set-up cell of {different} differs from {first.name}'s"
+
+
+def run_setup_cell(monkeypatch, *, installed: bool, install_works: bool):
+    """Run the set-up cell in an IPython shell whose %pip only records its line (no network).
+
+    ``installed=False`` hides course_utils, as on a fresh Colab runtime; ``install_works``
+    says whether the fake %pip makes it importable again.
+    """
+    import sys
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    real = sys.modules["course_utils"]
+    pip_lines = []
+
+    def fake_pip(line):
+        pip_lines.append(line)
+        if install_works:
+            sys.modules["course_utils"] = real
+
+    if not installed:
+        real_find_spec = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda name, *a: None if sys.modules.get(name, real) is None else real_find_spec(name, *a))
+        monkeypatch.setitem(sys.modules, "course_utils", None)  # `import course_utils` fails
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell(config=config)
+    shell.register_magic_function(fake_pip, "line", "pip")
+    result = shell.run_cell(setup_cell(NOTEBOOKS[0]))
+    return pip_lines, result.error_in_exec
+
+
+def test_setup_cell_installs_nothing_where_the_course_is_installed(monkeypatch):
+    pip_lines, error = run_setup_cell(monkeypatch, installed=True, install_works=True)
+    assert pip_lines == [] and error is None
+
+
+def test_setup_cell_installs_the_course_from_its_repository_on_a_fresh_runtime(monkeypatch):
+    pip_lines, error = run_setup_cell(monkeypatch, installed=False, install_works=True)
+    assert error is None
+    assert pip_lines == ['install -q "course_utils @ git+https://github.com/resnet-hands-on/resnet-hands-on"']
+
+
+def test_setup_cell_stops_run_all_with_one_message_when_the_install_fails(monkeypatch):
+    """%pip does not raise when pip fails: the cell checks the import itself, so "Run all" stops here."""
+    pip_lines, error = run_setup_cell(monkeypatch, installed=False, install_works=False)
+    assert len(pip_lines) == 1
+    assert isinstance(error, RuntimeError)
+    message = str(error)
+    assert message.startswith("The course package does not import (ModuleNotFoundError")
+    for what_to_try in ("Runtime > Restart session", "internet connection",
+                        '%pip install "course_utils @ git+https://github.com/resnet-hands-on/resnet-hands-on"',
+                        "python -m pip install -e ."):
+        assert what_to_try in message
+    assert error.__suppress_context__, "one message, not a chained traceback"
+
+
+def setup_check_fixes(tmp_path, monkeypatch, data_root, *, colab: bool) -> list[str]:
+    """Run 00_setup (full mode, so the data samples count as partial) and return its "Fix:" lines.
+
+    A package on PYTHONPATH that fails to import stands in for a broken d2l; an empty
+    ``google.colab`` package makes the kernel look like a Colab runtime.
+    """
+    from nbclient import NotebookClient
+
+    fakes = tmp_path / ("colab" if colab else "laptop")
+    (fakes / "d2l").mkdir(parents=True)
+    (fakes / "d2l" / "__init__.py").write_text('raise ImportError("broken on purpose")\n')
+    if colab:
+        (fakes / "google" / "colab").mkdir(parents=True)
+        (fakes / "google" / "colab" / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(fakes))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(data_root))
+    nb = nbformat.read(REPO_ROOT / "notebooks" / "00_setup.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    verdict = next(c for c in nb.cells if c.cell_type == "code" and "problem(s) to fix" in c.source)
+    text = "".join(o.get("text", "") for o in verdict.outputs)
+    return re.findall(r"^- .*?\. Fix: (.*)$", text, re.M)
+
+
+@pytest.mark.slow
+def test_setup_notebook_gives_each_fix_in_the_form_for_this_machine(tmp_path, monkeypatch, mnist_root, cifar_root,
+                                                                   fashion_root):
+    """A laptop gets terminal commands; Colab, which has no terminal, gets what to type into a cell."""
+    laptop = setup_check_fixes(tmp_path, monkeypatch, mnist_root, colab=False)
+    colab = setup_check_fixes(tmp_path, monkeypatch, mnist_root, colab=True)
+    assert len(laptop) >= 2, laptop  # the partial samples and the broken d2l
+    assert colab[0] == "Runtime > Change runtime type > T4 GPU, then run this notebook again"  # no GPU here
+    assert len(colab) == len(laptop) + 1, (laptop, colab)
+    assert any(f.startswith("fine for smoke mode; for real runs: python -m course_utils fetch-data") for f in laptop)
+    assert "python -m pip install --no-deps d2l==1.0.3, then restart the kernel (and reload the page)" in laptop
+    for line in colab:
+        assert "!python -m" in line or "%pip" in line or "%env" in line or "Runtime >" in line, line
+        assert not re.search(r"(?<![!\w])python -m|export |pip install -e", line), line
+    assert "%pip install --no-deps d2l==1.0.3, then Runtime > Restart session" in colab
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
