@@ -89,6 +89,11 @@ def checkpoint_path(relative: str | os.PathLike, *, mount: str | os.PathLike = D
     return folder / relative
 
 
+def _here(colab: bool | None) -> bool:
+    """Whether to write a fix for a Colab cell: as asked, else whether this is Colab."""
+    return on_colab() if colab is None else colab
+
+
 def shell_fix(command: str, *, colab: bool | None = None) -> str:
     """A shell command as the learner types it: as is in a terminal, after ``!`` in a Colab cell.
 
@@ -97,7 +102,7 @@ def shell_fix(command: str, *, colab: bool | None = None) -> str:
     >>> shell_fix("python -m course_utils fetch-data mnist", colab=True)
     '!python -m course_utils fetch-data mnist'
     """
-    return f"!{command}" if (on_colab() if colab is None else colab) else command
+    return f"!{command}" if _here(colab) else command
 
 
 def pip_fix(arguments: str, *, colab: bool | None = None) -> str:
@@ -109,7 +114,7 @@ def pip_fix(arguments: str, *, colab: bool | None = None) -> str:
     >>> pip_fix("tqdm", colab=True)
     '%pip install tqdm   (then Runtime > Restart session)'
     """
-    if on_colab() if colab is None else colab:
+    if _here(colab):
         return f"%pip install {arguments}   {RESTART_HINT}"
     return f"python -m pip install {arguments}"
 
@@ -124,7 +129,7 @@ def env_fix(name: str, value: str | None, *, colab: bool | None = None) -> str:
     >>> env_fix("COURSE_DATA_DIR", "/content/drive/MyDrive/data", colab=True)
     '%env COURSE_DATA_DIR=/content/drive/MyDrive/data'
     """
-    if on_colab() if colab is None else colab:
+    if _here(colab):
         return f"%env {name}={value or ''}"
     return f"unset {name}" if value is None else f"export {name}={value}"
 
