@@ -1,13 +1,16 @@
 """Everything the course reads from the environment, in one place.
 
-Three variables change how the course behaves; nothing else in
-``course_utils`` looks at ``os.environ``:
+Three variables change how the course behaves, and one set by nbgrader is
+read; nothing else in ``course_utils`` looks at ``os.environ``:
 
 * ``COURSE_DATA_DIR``: where datasets live (default: the repository's ``data/``).
 * ``COURSE_SMOKE=1``: "smoke mode". Loaders keep a small subset and notebooks
   shrink their epochs, so every notebook runs on a laptop CPU in about a
   minute. Same cells, same code paths; only sizes shrink.
 * ``COURSE_DEVICE``: force a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+* ``NBGRADER_EXECUTION``: set by nbgrader while it grades (``autograde``) or
+  validates (``validate``) a notebook; exercise checks then raise on a wrong
+  answer, so that nbgrader sees the failure (see ``is_graded_run``).
 """
 from __future__ import annotations
 
@@ -63,6 +66,16 @@ def is_smoke() -> bool:
     Notebooks use it to pick sizes: ``EPOCHS = 1 if is_smoke() else 10``.
     """
     return os.environ.get("COURSE_SMOKE", "").strip().lower() in _TRUE
+
+
+def is_graded_run() -> bool:
+    """True while nbgrader runs the notebook to grade it (``nbgrader autograde``) or to validate it.
+
+    nbgrader counts a test cell as passed when it runs without an error, so
+    under nbgrader an exercise check must raise on a wrong answer; at a
+    learner's desk it prints one friendly line instead.
+    """
+    return os.environ.get("NBGRADER_EXECUTION", "") in {"autograde", "validate"}
 
 
 #: The devices the course's code runs on: NVIDIA GPUs, Apple GPUs and the CPU.

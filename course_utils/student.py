@@ -16,7 +16,7 @@ since a body needs a statement; the check catches it and says "not done yet"::
 
     def conv_out(n, k, s=1, p=0):          def conv_out(n, k, s=1, p=0):
         ### BEGIN SOLUTION                     # YOUR CODE HERE
-        return (n + 2 * p - k) // s + 1  ->      raise NotImplementedError
+        return (n + 2 * p - k) // s + 1  ->      raise NotImplementedError()
         ### END SOLUTION
 
 So a student copy runs top to bottom ("Run All") before anything is filled
@@ -47,7 +47,7 @@ x = ...
 >>> print(stub_solutions("def f():\\n    ### BEGIN SOLUTION\\n    return 2\\n    ### END SOLUTION"))
 def f():
     # YOUR CODE HERE
-    raise NotImplementedError
+    raise NotImplementedError()
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ __all__ = ["BEGIN", "END", "TOP_LEVEL_STUB", "BODY_STUB", "CODE_STUB", "MARKDOWN
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 TOP_LEVEL_STUB = ["# YOUR CODE HERE"]
-BODY_STUB = ["# YOUR CODE HERE", "raise NotImplementedError"]
+BODY_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 CODE_STUB = BODY_STUB  # the older name
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 HIDE_CELL = "from course_utils.exercises import hide_solutions; hide_solutions()  # student copy"
@@ -137,7 +137,7 @@ def stub_solutions(source: str, stub: list[str] | None = None) -> str:
     """``source`` with each marked solution region replaced by a stub, indented like the marker.
 
     The stub is ``TOP_LEVEL_STUB`` (a comment) for a region at indentation 0 and
-    ``BODY_STUB`` (the comment and ``raise NotImplementedError``) for an
+    ``BODY_STUB`` (the comment and ``raise NotImplementedError()``) for an
     indented one; ``stub`` replaces both (a markdown cell's "YOUR ANSWER HERE").
     """
     lines = source.splitlines()
@@ -273,7 +273,7 @@ def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.No
         "says \"not done yet\" until you answer. Where a cell says `answer = ...`, replace the "
         "`...` with your answer (working lines, if you need some, go where `# YOUR CODE HERE` "
         "is). Inside a function or a class, replace `# YOUR CODE HERE` and the "
-        "`raise NotImplementedError` under it with your code. Then run the cell and the check "
+        "`raise NotImplementedError()` under it with your code. Then run the cell and the check "
         "below it. For a hint, remove the `#` from `# ex.NAME.hint()` and run that cell; for a "
         "solution, ask your instructor. (Made by `python -m course_utils student-copy`; the "
         "instructor's notebook is the source: edit that one, not this copy.)"))

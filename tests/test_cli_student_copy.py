@@ -98,7 +98,7 @@ def test_top_level_region_becomes_a_comment_so_the_declared_answer_stays_dots():
 
 def test_region_in_a_function_body_keeps_the_raise_and_the_indentation():
     source = "def f(n):\n    ### BEGIN SOLUTION\n    return n + 1\n    ### END SOLUTION"
-    assert stub_solutions(source) == "def f(n):\n    # YOUR CODE HERE\n    raise NotImplementedError"
+    assert stub_solutions(source) == "def f(n):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
 
 
 def test_one_cell_may_hold_both_kinds_of_region():
@@ -121,7 +121,7 @@ def test_near_miss_marker_is_refused_so_no_solution_leaks(marker):
 
 def test_exact_markers_may_be_indented_and_have_trailing_spaces():
     source = "def f():\n        ### BEGIN SOLUTION   \n        return 1\n        ### END SOLUTION"
-    assert stub_solutions(source) == "def f():\n        # YOUR CODE HERE\n        raise NotImplementedError"
+    assert stub_solutions(source) == "def f():\n        # YOUR CODE HERE\n        raise NotImplementedError()"
 
 
 @pytest.mark.parametrize("source, names", [
@@ -205,7 +205,7 @@ def test_student_copy_stubs_every_solution_cell(copied):
     value, function, pair, no_markers, markdown = (cells[c.id].source for c in solutions)
     assert value == f"answer = ...  # replace ... with your answer\n{STUB}"
     assert function == f"def square_of(x):\n    {BODY_STUB[0]}\n    {BODY_STUB[1]}"
-    assert pair.count("raise NotImplementedError") == 2 and "def double(self):" in pair
+    assert pair.count("raise NotImplementedError()") == 2 and "def double(self):" in pair
     assert no_markers == STUB
     assert markdown == MARKDOWN_STUB
     text = nbformat.writes(student)
@@ -225,7 +225,7 @@ def test_student_copy_keeps_other_cells_clears_outputs_and_says_what_it_is(copie
     note = student.cells[1].source
     assert "Student copy" in note and "ask your instructor" in note
     for both_kinds in ("replace the `...` with your answer", "Inside a function or a class",
-                       "`raise NotImplementedError`", "# ex.NAME.hint()"):
+                       "`raise NotImplementedError()`", "# ex.NAME.hint()"):
         assert both_kinds in note
     setup = next(i for i, c in enumerate(student.cells) if "find_spec" in c.source)
     assert student.cells[setup + 1].source == HIDE_CELL

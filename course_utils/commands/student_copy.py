@@ -38,7 +38,7 @@ def add_parser(subparsers, help: str) -> None:
             "Write a student version of each notebook: in cells tagged 'solution' the region "
             "between '### BEGIN SOLUTION' and '### END SOLUTION' becomes '# YOUR CODE HERE' "
             "(top-level code: the 'answer = ...' before it stays, so the copy runs top to "
-            "bottom) or '# YOUR CODE HERE' / 'raise NotImplementedError' (inside a function "
+            "bottom) or '# YOUR CODE HERE' / 'raise NotImplementedError()' (inside a function "
             "body). A solution cell without markers is replaced whole, ex.NAME.solution() says "
             "'ask your instructor', and outputs are cleared. Everything else is unchanged. A "
             "notebook is refused, naming the cell, for a misspelt or unbalanced marker, or for "

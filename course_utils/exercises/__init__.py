@@ -17,17 +17,25 @@ function that still raises ``NotImplementedError`` is reported as "not done
 yet", so a student copy with stubs runs top to bottom. A check never changes
 the learner's random numbers either: it runs inside ``keep_rng_state()``, and
 a checker that wants fixed random numbers uses ``seeded(0)``.
+
+Under nbgrader (``nbgrader autograde``, ``nbgrader validate``) a check that
+does not pass raises ``NotPassedError`` instead of printing, since nbgrader
+gives a test cell its points when it runs without an error. The notebooks
+carry nbgrader's cell metadata: the question cell locked, the answer cell a
+solution cell, the check cell a graded test cell worth one point.
 """
 from course_utils.exercises.core import (
                                          NOTEBOOK_MODULES,
                                          Code,
                                          Exercise,
+                                         NotPassedError,
                                          Result,
                                          all_exercises,
                                          expect_equal,
                                          hide_solutions,
                                          keep_rng_state,
                                          question_text,
+                                         report,
                                          seeded,
 )
 from course_utils.exercises.toolkit import (
@@ -46,8 +54,8 @@ from course_utils.exercises.toolkit import (
 )
 
 __all__ = [
-    "NOTEBOOK_MODULES", "Code", "Exercise", "Result", "all_exercises", "expect_equal", "hide_solutions",
-    "keep_rng_state", "question_text", "seeded", "around", "as_number", "as_shape", "check_calls",
+    "NOTEBOOK_MODULES", "Code", "Exercise", "NotPassedError", "Result", "all_exercises", "expect_equal",
+    "hide_solutions", "keep_rng_state", "question_text", "report", "seeded", "around", "as_number", "as_shape", "check_calls",
     "check_number", "first_problem", "not_a_length", "number_exercise", "override", "shape_exercise",
     "table_exercise", "when",
 ]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from course_utils.exercises import Code, Exercise, Result, first_problem, not_a_length, number_exercise, seeded
-from course_utils.exercises.core import unfinished
+from course_utils.exercises.core import report, unfinished
 from course_utils.models import SequentialCNN, count_parameters
 
 __all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading", "example_predictions"]
@@ -425,8 +425,8 @@ class _ConfusionExercise(Exercise):
               classes: Sequence[str] = CIFAR10_CLASSES) -> Result:
         """Check ``answer`` against the confusion of ``y_true`` and ``y_pred`` (what ``predict`` returned)."""
         if not unfinished(answer) and (y_true is None or y_pred is None):
-            return Result(self.name, False, "pass your model's labels and predictions too: "
-                          f"ex.{self.name}.check(answer, y_true, y_pred).")
+            return report(Result(self.name, False, "pass your model's labels and predictions too: "
+                                 f"ex.{self.name}.check(answer, y_true, y_pred)."))
         bound = Exercise(self.name, self._question,
                          lambda a: _check_confusion_reading(a, y_true, y_pred, classes),
                          self._hint, self._solution, self._praise)

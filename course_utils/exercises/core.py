@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from course_utils.config import is_graded_run
+
 #: The exercise module of each notebook, in course order.
 NOTEBOOK_MODULES = {
     "setup": "00_setup",
@@ -46,6 +48,14 @@ class Result:
             return f"[not done yet] {self.exercise}: {self.message}"
         mark = "[right]" if self.passed else "[not yet]"
         return f"{mark} {self.exercise}: {self.message}"
+
+    def _ipython_display_(self) -> None:
+        """In a notebook, shown as printed text rather than as the cell's value (``Out[..]``).
+
+        nbgrader reads a graded cell's value as the points it earned, and warns
+        about a value that is not a number; printed text is feedback only.
+        """
+        print(repr(self))
 
 
 class Code(str):
@@ -122,7 +132,15 @@ class Exercise:
         return f"**Exercise `{self.name}`.** {self._question}"
 
     def check(self, answer: Any) -> Result:
-        """Check ``answer``; the returned ``Result`` prints as one line."""
+        """Check ``answer``; the returned ``Result`` prints as one line.
+
+        Under nbgrader (``nbgrader autograde`` or ``validate``) a wrong or missing
+        answer raises ``NotPassedError`` instead, with the same line: see ``report``.
+        """
+        return report(self.judge(answer))
+
+    def judge(self, answer: Any) -> Result:
+        """The ``Result`` of checking ``answer``, right or not; never raises for the learner's mistakes."""
         if unfinished(answer):
             return Result(self.name, False, "replace the `...` with your answer, then run this cell again.",
                           done=False)
@@ -160,6 +178,26 @@ class Exercise:
 
     def __repr__(self) -> str:
         return f"Exercise({self.name!r}): {self._question}"
+
+
+class NotPassedError(AssertionError):
+    """An exercise check that did not pass, raised only while nbgrader grades the notebook."""
+
+
+def report(result: Result) -> Result:
+    """``result`` itself, for the notebook to show; under nbgrader, an error unless it passed.
+
+    nbgrader gives a test cell its points when the cell runs without an error,
+    so while it grades or validates a notebook (``config.is_graded_run()``) a
+    check that did not pass raises ``NotPassedError`` with the line a learner
+    would have read. At a learner's desk nothing is raised: "Run All" goes on.
+
+    >>> report(Result("padding", False, "not yet."))
+    [not yet] padding: not yet.
+    """
+    if not result.passed and is_graded_run():
+        raise NotPassedError(repr(result))
+    return result
 
 
 def unfinished(answer: Any) -> bool:
