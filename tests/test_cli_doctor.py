@@ -1,8 +1,9 @@
 """``python -m course_utils doctor`` on a healthy machine and on broken ones.
 
 Broken machines are made for real: a PATH without ``dot``, an empty data
-folder, a damaged copy of the real sample data in tmp_path, a broken
-torchvision package put first on PYTHONPATH.
+folder, a damaged copy of a partial dataset folder (the tests' synthetic
+datasets, in the real formats) in tmp_path, a broken torchvision package put
+first on PYTHONPATH.
 """
 from __future__ import annotations
 
@@ -25,14 +26,17 @@ from course_utils.cli import main
 from course_utils.commands import doctor
 from course_utils.config import REPO_ROOT
 from course_utils.datasets import ON_DISK
+from fake_datasets import count_images
 
 FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}
 
 
 @pytest.fixture
-def sample(mnist_root, fashion_root, cifar_root) -> Path:
-    """The real sample data folder holding all three datasets (skips when absent)."""
-    return mnist_root
+def sample(synthetic_root, monkeypatch) -> Path:
+    """The data folder (COURSE_DATA_DIR): a partial copy of all three datasets, as the course's samples
+    are, whatever is staged here."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(synthetic_root))
+    return synthetic_root
 
 
 @pytest.fixture
@@ -225,14 +229,15 @@ def test_corrupt_dataset_files_fail_and_say_which_file(sample, smoke, tmp_path, 
     for name in FOLDER:
         shutil.copytree(sample / FOLDER[name], data / FOLDER[name])
     images = data / "MNIST/raw/train-images-idx3-ubyte"
-    images.write_bytes(images.read_bytes()[:1_000_000])  # a download cut short
+    images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])  # a download cut short
     with open(data / "cifar-10-batches-py/data_batch_2", "r+b") as f:
         f.truncate(10_000)
     status, out = run_doctor(capsys, "--data-dir", str(data))
     assert status == 1
     mnist = line_with(out, "mnist:")
     assert mnist.lstrip().startswith("FAIL") and "corrupt" in mnist
-    assert "MNIST/raw/train-images-idx3-ubyte is damaged: its header promises 3,000 items" in mnist
+    n_train, _ = count_images(sample, "mnist")
+    assert f"MNIST/raw/train-images-idx3-ubyte is damaged: its header promises {n_train:,} items" in mnist
     assert "cifar-10-batches-py/data_batch_2 is damaged" in line_with(out, "cifar10:")
     assert line_with(out, "fashion_mnist:").lstrip().startswith("warn")
     assert fix_after(out, "mnist:").startswith("fix: python -m course_utils fetch-data mnist")
@@ -480,6 +485,16 @@ def test_in_a_checkout_doctor_installs_the_checkout_and_its_requirements(tmp_pat
     assert fix_after(out, "course_utils runs from") == f"fix: python -m pip install -e {shlex.quote(str(REPO_ROOT))}"
     assert fix_after(out, "pandas_but_broken") == (  # its `-e .` is the folder pip runs in
         f"fix: cd {shlex.quote(str(REPO_ROOT))} && python -m pip install -r requirements.txt")
+
+
+def test_in_a_checkout_a_package_of_the_course_s_extras_is_installed_through_requirements(monkeypatch, capsys):
+    """requirements.txt says `-e .[test,lab]`: pytest, of the test extra, comes with it."""
+    monkeypatch.setattr(doctor, "PACKAGES", doctor.PACKAGES + ["pytest_but_broken", "unlisted_but_broken"])
+    monkeypatch.setitem(doctor.PIP_NAMES, "pytest_but_broken", "PyTest")  # listed as pytest: one package
+    status, out = run_doctor(capsys, "--data-dir", str(REPO_ROOT / "data"))
+    assert fix_after(out, "pytest_but_broken") == (
+        f"fix: cd {shlex.quote(str(REPO_ROOT))} && python -m pip install -r requirements.txt")
+    assert fix_after(out, "unlisted_but_broken") == "fix: python -m pip install unlisted_but_broken"
 
 
 def test_outside_a_checkout_no_fix_points_at_site_packages_or_requirements(tmp_path, monkeypatch, capsys):

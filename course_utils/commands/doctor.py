@@ -20,6 +20,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -330,16 +331,35 @@ def check_packages() -> list[Check]:
             if importlib.util.find_spec(app) is None:
                 broken[app] = "not installed"
         modules += ["jupyterlab", "jupyterlab_widgets"]
-    requirements = REPO_ROOT / "requirements.txt"
-    listed = requirements.read_text() if checkout and requirements.is_file() else ""
+    listed = requirement_names(REPO_ROOT / "requirements.txt") if checkout else set()
     in_root = f"cd {shlex.quote(str(REPO_ROOT))} && "  # requirements.txt says `-e .`: relative to the cwd
     for module, why in broken.items():
         pip = PIP_NAMES.get(module, module)
-        fix = in_root + pip_fix("-r requirements.txt") if pip in listed else pip_fix(pip)
+        fix = in_root + pip_fix("-r requirements.txt") if _canonical(pip) in listed else pip_fix(pip)
         checks.append(Check("FAIL", f"package {module} does not import ({why})", fix))
     ok = [m for m in dict.fromkeys(modules) if m not in broken]
     checks.append(Check("ok", f"{len(ok)} packages the notebooks use import: {', '.join(ok)}"))
     return checks
+
+
+def requirement_names(requirements: Path) -> set[str]:
+    """The packages ``pip install -r requirements.txt`` installs in a checkout, by name.
+
+    The file's own lines, and what its ``-e .[test,lab]`` brings: course_utils'
+    requirements with every extra, as its installed metadata lists them.
+    """
+    lines = requirements.read_text().splitlines() if requirements.is_file() else []
+    try:
+        lines += importlib.metadata.requires("course_utils") or []
+    except importlib.metadata.PackageNotFoundError:
+        pass  # not installed yet: its own fix (pip install -e) comes first
+    names = (re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line.strip()) for line in lines)
+    return {_canonical(name[0]) for name in names if name}
+
+
+def _canonical(name: str) -> str:
+    """A package name as pip compares them: ``Foo_Bar`` and ``foo-bar`` are one package."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def notebook_imports(folder: Path) -> list[str]:
