@@ -4,9 +4,13 @@ The notebooks rebuild each of these step by step; the tests pin down their
 shapes and parameter counts, so a learner's version can be compared with them.
 
 * ``SequentialCNN``  the classic CIFAR-10 model: three conv/pool pairs, two linears
-* ``ResidualBlock``  the basic block of ResNet-18/34 (torchvision's ``BasicBlock``)
-* ``ResNet``, ``resnet18``  blocks stacked into four stages with ``_make_layer``
-* ``CifarResNet``    the 16-32-64 family of the ResNet paper's CIFAR section
+* ``ResidualBlock``  the basic block of ResNet-18/34 (torchvision's ``BasicBlock``),
+  with the paper's shortcut options: a projection (B), zero padding (A, ``ZeroPadShortcut``)
+  or none (a plain block)
+* ``Bottleneck``     the 1x1-3x3-1x1 block of ResNet-50/101/152, ``expansion = 4``
+* ``PreActBlock``    the pre-activation block of "Identity Mappings in Deep Residual Networks"
+* ``ResNet``, ``resnet18``, ``resnet50``  blocks stacked into four stages with ``_make_layer``
+* ``CifarResNet``    the 16-32-64 family of the ResNet paper's CIFAR section (and its plain twins)
 * ``MnistResNet``    the small two-block MNIST network
 
 Forwards are pure, as torchvision's: no checks, no printing, so ``torch.fx`` and
@@ -172,15 +176,69 @@ def SequentialCNN(num_classes: int = 10, relu: bool = False, pool: str = "max") 
     return model
 
 
+#: What a block adds to F(x) where the shapes differ: the paper's option B, a learnt 1x1
+#: "projection"; its option A, the input padded with "zeros"; or "none": no shortcut, a plain block.
+SHORTCUTS = ("projection", "zeros", "none")
+
+
+class ZeroPadShortcut(nn.Module):
+    """The ResNet paper's option A: keep every ``stride``-th pixel, then add channels of zeros.
+
+    It has no parameters: where a block halves the size and doubles the
+    channels, the input's C channels of every other pixel are followed by C
+    channels of zeros, so ``x`` can still be added to ``F(x)``. (Option B,
+    ``make_shortcut("projection", ...)``, learns a 1x1 convolution instead.)
+
+    >>> ZeroPadShortcut(16, 32, stride=2)(torch.ones(1, 16, 8, 8)).shape
+    torch.Size([1, 32, 4, 4])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(f"zero padding can only add channels, not go from {in_channels} to "
+                             f"{out_channels}: use shortcut='projection'")
+        self.stride, self.extra = stride, out_channels - in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]  # the pixels a stride-s 3x3 convolution centres on
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra))  # (W, H, C): zeros after the channels
+
+
+def make_shortcut(kind: str, in_channels: int, out_channels: int, stride: int = 1, *,
+                  batch_norm: bool = True) -> nn.Module | None:
+    """The shortcut of a block whose F maps ``in_channels`` to ``out_channels`` with ``stride``.
+
+    None where the shapes agree (the shortcut is ``x`` itself) or where ``kind``
+    is "none" (a plain block, nothing to add). Else option B, a 1x1 convolution
+    (with a BN, as torchvision's ``downsample``) or option A, ``ZeroPadShortcut``.
+
+    >>> make_shortcut("projection", 64, 128, stride=2)[0]  # then a BatchNorm2d(128)
+    Conv2d(64, 128, kernel_size=(1, 1), stride=(2, 2), bias=False)
+    >>> make_shortcut("zeros", 64, 64) is None  # same shape: x itself
+    True
+    """
+    if kind not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {', '.join(SHORTCUTS)}, not {kind!r}")
+    if kind == "none" or (stride == 1 and in_channels == out_channels):
+        return None
+    if kind == "zeros":
+        return ZeroPadShortcut(in_channels, out_channels, stride)
+    projection = conv1x1(in_channels, out_channels, stride)
+    return nn.Sequential(projection, nn.BatchNorm2d(out_channels)) if batch_norm else projection
+
+
 class ResidualBlock(nn.Module):
     """The basic residual block: ``relu(F(x) + shortcut(x))``.
 
     ``F`` is conv3x3 -> BN -> ReLU -> conv3x3 -> BN. The shortcut is the
     identity when the input and output shapes agree, and a 1x1 convolution
-    with BN (a "projection") only when they do not: a stride of 2 halves the
-    height and width, or the channel count changes. This is torchvision's
-    ``BasicBlock``; ``expansion = 1`` says its output has ``out_channels``
-    channels (the bottleneck block of ResNet-50 has 4).
+    with BN (a "projection", the paper's option B) only when they do not: a
+    stride of 2 halves the height and width, or the channel count changes.
+    ``shortcut="zeros"`` pads with zeros there instead (option A, no
+    parameters), and ``shortcut="none"`` leaves the skip out: a *plain* block,
+    ``relu(F(x))``. This is torchvision's ``BasicBlock``; ``expansion = 1``
+    says its output has ``out_channels`` channels (``Bottleneck`` has 4 times).
 
     >>> ResidualBlock(64, 128, stride=2)(torch.zeros(1, 64, 56, 56)).shape
     torch.Size([1, 128, 28, 28])
@@ -188,7 +246,8 @@ class ResidualBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
+                 shortcut: str = "projection") -> None:
         super().__init__()
         self.image_shape = (in_channels, None, None)  # any height and width
         self.conv1 = conv3x3(in_channels, out_channels, stride)
@@ -196,17 +255,98 @@ class ResidualBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(out_channels, out_channels)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(
-                conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels)
-            )
+        self.skip = shortcut != "none"
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
+        if not self.skip:
+            return self.relu(out)  # a plain block
+        identity = x if self.downsample is None else self.downsample(x)
         return self.relu(out + identity)  # the skip connection
+
+
+class Bottleneck(nn.Module):
+    """The block of ResNet-50/101/152: 1x1 down to ``channels``, 3x3, 1x1 up to ``4 * channels``.
+
+    ``relu(F(x) + shortcut(x))`` with F = conv1x1 -> BN -> ReLU -> conv3x3 ->
+    BN -> ReLU -> conv1x1 -> BN. The 3x3 convolution, where the cost is, works
+    on 4 times fewer channels than the block's input and output, so a block on
+    256 channels costs about as much as a basic block on 64. ``expansion = 4``
+    is that factor: ``ResNet._make_layer`` reads it to know what the next
+    block receives. The stride sits on the 3x3 convolution, as in torchvision
+    (the paper put it on the first 1x1), and the names match torchvision's, so
+    its state dicts load.
+
+    >>> Bottleneck(256, 64)(torch.zeros(1, 256, 56, 56)).shape
+    torch.Size([1, 256, 56, 56])
+    """
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1,
+                 shortcut: str = "projection") -> None:
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.image_shape = (in_channels, None, None)
+        self.conv1 = conv1x1(in_channels, channels)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = conv3x3(channels, channels, stride)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.conv3 = conv1x1(channels, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.skip = shortcut != "none"
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))  # (N, channels, H, W): squeeze
+        out = self.relu(self.bn2(self.conv2(out)))  # (N, channels, H/s, W/s): the 3x3 work
+        out = self.bn3(self.conv3(out))  # (N, 4 * channels, H/s, W/s): expand
+        if not self.skip:
+            return self.relu(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+class PreActBlock(nn.Module):
+    """The pre-activation block of He et al. 2016, "Identity Mappings in Deep Residual Networks".
+
+    ``x + F(x)`` with F = BN -> ReLU -> conv3x3 -> BN -> ReLU -> conv3x3: the
+    BN and ReLU move in front of the convolutions, so nothing follows the
+    addition. Stacked, block l + 1 receives exactly ``x_l + F(x_l)``, so
+    ``x_L = x_l + (the sum of the F's in between)`` and the gradient reaching
+    ``x_l`` is the one at ``x_L`` plus the F's terms: the "1 +" of dx_L/dx_l
+    is never multiplied by a ReLU's zeros. Where the shape changes the
+    shortcut (a 1x1 convolution without BN, or ``"zeros"``) is applied to the
+    pre-activated input, as in the paper. A network of these blocks needs a
+    last BN and ReLU before pooling (``CifarResNet(preact=True)`` has them).
+
+    >>> PreActBlock(16, 32, stride=2)(torch.zeros(1, 16, 32, 32)).shape
+    torch.Size([1, 32, 16, 16])
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
+                 shortcut: str = "projection") -> None:
+        super().__init__()
+        self.image_shape = (in_channels, None, None)
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.relu = nn.ReLU()  # not in place: x itself is the shortcut
+        self.skip = shortcut != "none"
+        self.downsample = make_shortcut(shortcut, in_channels, out_channels, stride, batch_norm=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.relu(self.bn1(x))
+        out = self.conv2(self.relu(self.bn2(self.conv1(pre))))
+        if not self.skip:
+            return out
+        return out + (x if self.downsample is None else self.downsample(pre))  # nothing after the +
 
 
 BasicBlock = ResidualBlock  # torchvision's name for the same block
@@ -267,7 +407,7 @@ class ResNet(nn.Module):
     32x32 image the ImageNet stem would leave the first stage only 8x8 pixels.
     """
 
-    def __init__(self, block: type[ResidualBlock], layers: list[int], num_classes: int = 10,
+    def __init__(self, block: type[ResidualBlock | Bottleneck], layers: list[int], num_classes: int = 10,
                  in_channels: int = 3, stem: str = "cifar") -> None:
         super().__init__()
         if stem == "imagenet":
@@ -290,7 +430,7 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(512 * block.expansion, num_classes)
         _init_weights(self)
 
-    def _make_layer(self, block: type[ResidualBlock], channels: int, blocks: int,
+    def _make_layer(self, block: type[ResidualBlock | Bottleneck], channels: int, blocks: int,
                     stride: int = 1) -> nn.Sequential:
         """One stage: a first block that may change the shape, then ``blocks - 1`` that keep it."""
         layers = [block(self.inplanes, channels, stride)]
@@ -320,40 +460,57 @@ def resnet18(num_classes: int = 10, in_channels: int = 3, stem: str = "cifar") -
     return ResNet(ResidualBlock, [2, 2, 2, 2], num_classes, in_channels, stem)
 
 
+def resnet50(num_classes: int = 10, in_channels: int = 3, stem: str = "cifar") -> ResNet:
+    """ResNet-50: [3, 4, 6, 3] bottleneck blocks; stage k ends with 256 * 2**k channels.
+
+    With ``stem="imagenet"`` and ``num_classes=1000`` it has exactly the
+    25,557,032 parameters of ``torchvision.models.resnet50()``, under the same
+    names: its pretrained state dict loads as it is.
+
+    >>> resnet50().fc
+    Linear(in_features=2048, out_features=10, bias=True)
+    """
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, stem)
+
+
 class CifarResNet(nn.Module):
     """The ResNet paper's CIFAR-10 family: depth = 6n + 2 (20, 32, 44, 56, 110).
 
     A 3x3 convolution to 16 channels, then three stages of n basic blocks
     with 16, 32 and 64 channels on 32x32, 16x16 and 8x8 maps, global average
-    pooling and a linear layer. (The paper's shortcut pads with zeros where
-    the shape changes; this one uses the 1x1 projection of ``ResidualBlock``,
-    which adds a few thousand parameters.)
+    pooling and a linear layer. ``shortcut`` is where the stages change shape:
+    "projection" (option B, a 1x1 convolution with BN: a few thousand more
+    parameters), "zeros" (option A, the paper's choice for CIFAR: no
+    parameters) or "none", the paper's *plain* network of the same depth.
+    ``preact=True`` builds it from ``PreActBlock``: the stem is the convolution
+    alone, and a BN and ReLU come after the last stage instead.
 
     >>> CifarResNet(20)(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 10])
     """
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3) -> None:
+    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3,
+                 shortcut: str = "projection", preact: bool = False) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6 != 0:
             raise ValueError(f"depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110), not {depth}")
         n = (depth - 2) // 6
+        block = PreActBlock if preact else ResidualBlock
         self.image_shape = (in_channels, None, None)
         self.conv1 = conv3x3(in_channels, 16)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(*[ResidualBlock(16, 16) for _ in range(n)])
-        self.layer2 = nn.Sequential(ResidualBlock(16, 32, stride=2),
-                                    *[ResidualBlock(32, 32) for _ in range(n - 1)])
-        self.layer3 = nn.Sequential(ResidualBlock(32, 64, stride=2),
-                                    *[ResidualBlock(64, 64) for _ in range(n - 1)])
+        self.bn1 = nn.Identity() if preact else nn.BatchNorm2d(16)  # a pre-activation block starts with BN
+        self.relu = nn.Identity() if preact else nn.ReLU(inplace=True)
+        self.layer1 = nn.Sequential(*[block(16, 16, 1, shortcut) for _ in range(n)])
+        self.layer2 = nn.Sequential(block(16, 32, 2, shortcut), *[block(32, 32, 1, shortcut) for _ in range(n - 1)])
+        self.layer3 = nn.Sequential(block(32, 64, 2, shortcut), *[block(64, 64, 1, shortcut) for _ in range(n - 1)])
+        self.post = nn.Sequential(nn.BatchNorm2d(64), nn.ReLU()) if preact else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(64, num_classes)
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))  # (N, 16, 32, 32)
-        x = self.layer3(self.layer2(self.layer1(x)))  # (N, 64, 8, 8)
+        x = self.post(self.layer3(self.layer2(self.layer1(x))))  # (N, 64, 8, 8)
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 

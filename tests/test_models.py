@@ -6,13 +6,18 @@ import torchvision
 from torch import nn
 
 from course_utils.models import (
+    Bottleneck,
     CifarResNet,
     MnistResNet,
+    PreActBlock,
     ResidualBlock,
     SequentialCNN,
+    ZeroPadShortcut,
     check_input,
     count_parameters,
+    make_shortcut,
     resnet18,
+    resnet50,
 )
 
 
@@ -206,7 +211,9 @@ def test_fit_evaluate_predict_and_the_shape_tools_check_the_first_batch(x, words
 
 
 @pytest.mark.parametrize("build", [SequentialCNN, MnistResNet, resnet18, lambda: CifarResNet(20),
-                                   lambda: ResidualBlock(64, 128, stride=2)])
+                                   lambda: ResidualBlock(64, 128, stride=2), lambda: Bottleneck(64, 32, 2),
+                                   lambda: CifarResNet(20, shortcut="zeros", preact=True),
+                                   lambda: CifarResNet(8, shortcut="none")])
 def test_forwards_are_pure_so_torch_fx_can_trace_every_model(build):
     model = build().eval()
     c, h, w = model.image_shape
@@ -279,3 +286,87 @@ def test_silenced_two_conv_block_passes_its_input_only_with_the_skip():
             for bn in (block.bn1, block.bn2):
                 bn.weight.zero_()
             assert torch.allclose(block(x), expected)
+
+
+# --- the rest of the family: bottleneck, pre-activation, the shortcut options ---------------
+
+def test_resnet50_is_torchvisions_name_for_name_and_output_for_output():
+    ours, theirs = resnet50(num_classes=1000, stem="imagenet").eval(), torchvision.models.resnet50().eval()
+    assert count_parameters(ours) == count_parameters(theirs) == 25_557_032
+    ours.load_state_dict(theirs.state_dict())  # strict: raises on any name or shape that differs
+    x = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_bottleneck_stage_1_of_resnet50_expands_64_channels_to_256():
+    stage = resnet50(stem="imagenet").layer1
+    assert count_parameters(stage) == count_parameters(torchvision.models.resnet50().layer1) == 215_808
+    assert stage(torch.zeros(1, 64, 56, 56)).shape == (1, 256, 56, 56)
+    first, second = stage[0], stage[1]
+    assert first.downsample is not None and second.downsample is None  # 64 -> 256 needs a projection once
+    assert [first.conv1.out_channels, first.conv2.out_channels, first.conv3.out_channels] == [64, 64, 256]
+    assert Bottleneck(256, 128, stride=2)(torch.zeros(1, 256, 56, 56)).shape == (1, 512, 28, 28)
+
+
+def test_a_bottleneck_on_256_channels_costs_about_a_basic_block_on_64():
+    assert count_parameters(Bottleneck(256, 64)) == 64 * 256 + 64 * 64 * 9 + 256 * 64 + 2 * (64 + 64 + 256) == 70_400
+    assert abs(count_parameters(Bottleneck(256, 64)) / count_parameters(ResidualBlock(64, 64)) - 1) < 0.05
+
+
+@pytest.mark.parametrize("depth, parameters", [(20, 269_722), (56, 853_018)])
+def test_option_a_cifar_resnets_have_the_papers_parameter_counts_and_plain_twins_the_same(depth, parameters):
+    """The paper's table 6: ResNet-20 0.27 M, ResNet-56 0.85 M; zero padding adds no parameter."""
+    assert count_parameters(CifarResNet(depth, shortcut="zeros")) == parameters
+    assert count_parameters(CifarResNet(depth, shortcut="none")) == parameters
+    assert not any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
+                   for m in CifarResNet(depth, shortcut="zeros").modules())
+
+
+def test_zero_padding_keeps_every_other_pixel_and_appends_zero_channels():
+    x = torch.randn(2, 16, 8, 8)
+    out = ZeroPadShortcut(16, 32, stride=2)(x)
+    torch.testing.assert_close(out[:, :16], x[:, :, ::2, ::2])
+    assert out.shape == (2, 32, 4, 4) and not out[:, 16:].any()
+    block = ResidualBlock(16, 32, stride=2, shortcut="zeros")
+    assert block(torch.zeros(1, 16, 15, 15)).shape == (1, 32, 8, 8)  # odd sizes round like the convolution
+    with pytest.raises(ValueError, match="only add channels.*projection"):
+        ZeroPadShortcut(32, 16)
+    with pytest.raises(ValueError, match="shortcut must be one of projection, zeros, none, not 'zero'"):
+        make_shortcut("zero", 16, 32, 2)
+
+
+def zero_last_conv(block: nn.Module) -> nn.Module:
+    """``block`` in eval mode with F(x) = 0: its last convolution zeroed (the BNs start with no shift)."""
+    with torch.no_grad():
+        for name, module in block.named_modules():
+            if name in ("conv2", "conv3"):
+                module.weight.zero_()
+    return block.eval()
+
+
+def test_a_plain_block_adds_nothing_and_a_residual_one_adds_its_input():
+    x = torch.randn(2, 16, 8, 8)
+    plain, residual = (zero_last_conv(ResidualBlock(16, 16, shortcut=s)) for s in ("none", "projection"))
+    assert not plain(x).any()  # F(x) = 0 and no shortcut: nothing gets through
+    torch.testing.assert_close(residual(x), torch.relu(x))  # the ReLU after the + still clips x
+
+
+def test_a_pre_activation_block_passes_its_input_through_untouched():
+    """Nothing follows the addition: with F(x) = 0 the block is exactly the identity, negatives too."""
+    x = torch.randn(2, 16, 8, 8)
+    torch.testing.assert_close(zero_last_conv(PreActBlock(16, 16))(x), x)
+    stack = nn.Sequential(*[zero_last_conv(PreActBlock(16, 16)) for _ in range(10)])
+    x.requires_grad_(True)
+    stack(x).sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))  # dx_L/dx_l = 1 + 0 through ten blocks
+    post = nn.Sequential(*[zero_last_conv(ResidualBlock(16, 16)) for _ in range(10)])
+    x.grad = None
+    post(x).sum().backward()
+    assert torch.equal(x.grad, (x > 0).float())  # the ReLU after each + stops the gradient of negatives
+
+
+def test_pre_activation_cifar_resnet_ends_with_bn_and_relu():
+    model = CifarResNet(20, preact=True)
+    assert isinstance(model.layer1[0], PreActBlock) and isinstance(model.post[0], nn.BatchNorm2d)
+    assert isinstance(model.bn1, nn.Identity)  # the first block's BN follows the stem directly
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
