@@ -15,6 +15,7 @@ One module, one job:
 * ``classify``  your own picture, prepared like the training images, then classified
 * ``viz``       torchviz graphs and matplotlib plots
 * ``exercises`` the self-checking exercises of the notebooks
+* ``website``   the rendered course: every notebook executed into a static site (``python -m course_utils site``)
 """
 from importlib import import_module
 

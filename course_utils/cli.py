@@ -21,6 +21,7 @@ COMMANDS = {
     "fetch-data": ("fetch_data", "download the course's datasets once, or install them from a staged copy"),
     "student-copy": ("student_copy", "write student versions of the notebooks, solutions replaced by stubs"),
     "train": ("train", "train a model from the command line, on one device or (under torchrun) many"),
+    "site": ("site", "build the course as a static website, every notebook executed, each page stating its scale"),
 }
 
 
@@ -32,7 +33,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="python -m course_utils", allow_abbrev=False,
-        description="ResNet, hands-on: check the set-up, stage datasets, make student copies, train.",
+        description="ResNet, hands-on: check the set-up, stage datasets, make student copies, train, build the site.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help) in COMMANDS.items():

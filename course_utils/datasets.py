@@ -406,7 +406,7 @@ def _not_found(name: str, root: Path, missing: list[str],
         f"and {why}. To stage it, download it on a machine "
         f"with internet (get_datasets({name!r}, download=True), or "
         f"python -m course_utils fetch-data {name}), or copy a staged folder and point "
-        "COURSE_DATA_DIR at it (e.g. COURSE_DATA_DIR=../shared/data).",
+        "COURSE_DATA_DIR at it (COURSE_DATA_DIR=/path/to/data).",
         name=name, root=root, missing=missing, cause=cause,
     )
 

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from course_utils.data import SMOKE_TEST_SIZE
+from fake_datasets import count_images
 
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "train_speed.py"
 
@@ -59,7 +63,7 @@ def test_bench_help_documents_quick_and_json():
 
 
 @pytest.mark.slow
-def test_sample_accuracy_trains_both_paths_on_real_cifar10_and_reports_them(tmp_path, cifar_root):
+def test_sample_accuracy_trains_both_paths_on_cifar10_and_reports_them(tmp_path, cifar_root):
     out = tmp_path / "accuracy.json"
     run = subprocess.run(
         [sys.executable, str(SCRIPT.parent / "sample_accuracy.py"), "--model", "cifar_resnet20",
@@ -77,7 +81,7 @@ def test_sample_accuracy_trains_both_paths_on_real_cifar10_and_reports_them(tmp_
 
 
 def _smoke_bench(script: str, *args: str, tmp_path: Path) -> tuple[str, dict]:
-    """Run ``bench/script`` in smoke mode on the real samples; its stdout and its JSON report."""
+    """Run ``bench/script`` in smoke mode on the test's data (COURSE_DATA_DIR); its stdout and its JSON report."""
     out = tmp_path / "report.json"
     run = subprocess.run([sys.executable, str(SCRIPT.parent / script), *args, "--json", str(out)],
                          capture_output=True, text=True, timeout=600,
@@ -110,7 +114,9 @@ def test_activation_study_trains_the_three_arms_and_gives_the_test_error_bar(tmp
                                   "--allow-partial", tmp_path=tmp_path)
     assert set(report["results"]) == {"average-pools, no activation (linear)", "max-pools, no activation",
                                       "max-pools and ReLUs"}
-    assert "standard error of up to 3.5 points" in report["markdown"]  # 200 test images (the sample's)
+    n_test = min(count_images(cifar_root, "cifar10")[1], SMOKE_TEST_SIZE)  # smoke mode keeps at most 256
+    se = 100 * math.sqrt(0.25 / n_test)  # the largest standard error: an accuracy of 50%
+    assert f"One accuracy on {n_test:,} test images has a standard error of up to {se:.1f} points" in report["markdown"]
     assert stdout.startswith("device: cpu")
 
 
@@ -126,6 +132,21 @@ def test_degradation_study_reports_each_network_per_seed(tmp_path, mnist_root):
 
 
 @pytest.mark.slow
+def test_cifar_degradation_trains_the_papers_four_networks_and_tables_them(tmp_path, cifar_root):
+    _, report = _smoke_bench("cifar_degradation.py", "--steps", "2", "--seeds", "0", "--val-size", "64",
+                             tmp_path=tmp_path)
+    assert list(report["results"]) == ["plain-20", "plain-56", "ResNet-20", "ResNet-56"]
+    for runs in report["results"].values():
+        (run,) = runs
+        assert len(run["losses"]) == 2 and all(math.isfinite(v) for v in run["losses"]) and 0 <= run["val_acc"] <= 1
+    assert report["scale"].startswith("CIFAR-10") and "2 steps of 128" in report["scale"]
+    assert "| plain-56 | " in report["markdown"] and "last 2 of 2 steps" in report["markdown"]
+    table = subprocess.run([sys.executable, str(SCRIPT.parent / "cifar_degradation.py"), "--table",
+                            str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and report["markdown"] in table.stdout
+
+
+@pytest.mark.slow
 def test_d2l_fashion_compares_the_loops_and_tests_the_chosen_epoch_once(tmp_path, fashion_root):
     pytest.importorskip("d2l")
     stdout, report = _smoke_bench("d2l_fashion.py", "--compare-batches", "5", "--compare-batch-size", "4",
@@ -135,9 +156,10 @@ def test_d2l_fashion_compares_the_loops_and_tests_the_chosen_epoch_once(tmp_path
     assert abs(loops["d2l_loss"] - loops["fit_loss"]) < 5e-3  # d2l prints three decimals
     (run,) = report["results"]["0.17 recipe"]
     val = run["history"]["val_acc"]
-    assert run["sizes"] == [512, 100, 200] and run["chosen_epoch"] == 1 + val.index(max(val))
+    n_test = min(count_images(fashion_root, "fashion_mnist")[1], SMOKE_TEST_SIZE)  # smoke mode keeps at most 256
+    assert run["sizes"] == [512, 100, n_test] and run["chosen_epoch"] == 1 + val.index(max(val))
     assert all(t is None or t != t for t in run["history"]["test_acc"])  # test not seen while training
-    assert "| 0 | 512 / 100 / 200 | 2 |" in report["markdown"] and stdout.startswith("device: cpu")
+    assert f"| 0 | 512 / 100 / {n_test} | 2 |" in report["markdown"] and stdout.startswith("device: cpu")
     table = subprocess.run([sys.executable, str(SCRIPT.parent / "d2l_fashion.py"), "--table",
                             str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and report["markdown"] in table.stdout

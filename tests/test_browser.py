@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.config import REPO_ROOT, data_dir
+from course_utils.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def _harness_notebook(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, course_data):
     """A JupyterLab server on 127.0.0.1, in smoke mode, serving a copy of notebooks/."""
     _requirements_or_skip()
     base = tmp_path_factory.mktemp("lab")
@@ -106,7 +106,7 @@ def lab(tmp_path_factory):
         (base / "settings" / name).parent.mkdir(parents=True, exist_ok=True)
         (base / "settings" / name).write_text(json.dumps(values))
     token, port = secrets.token_hex(16), _free_port()
-    env = {**os.environ, "COURSE_SMOKE": "1", "COURSE_DATA_DIR": str(data_dir()),
+    env = {**os.environ, "COURSE_SMOKE": "1", "COURSE_DATA_DIR": str(course_data.root),
            "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"), "JUPYTER_RUNTIME_DIR": str(base / "runtime")}
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",

@@ -1,7 +1,8 @@
 """``python -m course_utils fetch-data``: install staged copies safely; download without surprises.
 
-Staged copies are the real samples in ../shared/data (COURSE_DATA_DIR), copied,
-archived and damaged in tmp_path. No test touches the network: the download
+Staged copies are the tests' synthetic datasets (real file formats, fewer
+images: a partial copy, as the course's samples are), copied, archived and
+damaged in tmp_path. No test touches the network: the download
 tests replace torchvision's download with one that fails, or one that writes
 small files.
 """
@@ -23,6 +24,7 @@ from course_utils import staging
 from course_utils.cli import main
 from course_utils.datasets import ON_DISK, get_datasets
 from course_utils.staging import check_dataset
+from fake_datasets import count_images
 
 FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}
 
@@ -30,9 +32,9 @@ ALL = ("mnist", "fashion_mnist", "cifar10")
 
 
 @pytest.fixture
-def sample(mnist_root, fashion_root, cifar_root) -> Path:
-    """The real sample data folder holding all three datasets (skips when absent)."""
-    return mnist_root
+def sample(synthetic_root) -> Path:
+    """A partial copy of all three datasets, as an instructor's sample would be (the same everywhere)."""
+    return synthetic_root
 
 
 def stage(sample: Path, folder: Path, names=ALL) -> Path:
@@ -75,7 +77,7 @@ def test_from_staged_folder_installs_every_dataset_and_they_load(sample, tmp_pat
         assert same_files(sample / FOLDER[name], dest / FOLDER[name])
     assert installed(dest) == sorted(FOLDER.values())  # no temporary folder left
     train, test = get_datasets("mnist", root=dest, download=False)
-    assert len(train) == 3000 and len(test) == 1000
+    assert (len(train), len(test)) == count_images(sample, "mnist")
 
 
 def test_second_run_reports_present_and_copies_nothing(sample, tmp_path, capsys):

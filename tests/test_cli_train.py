@@ -1,4 +1,4 @@
-"""`python -m course_utils train`: one process, on the real MNIST sample."""
+"""`python -m course_utils train`: one process, on MNIST (staged, or the tests' synthetic copy)."""
 from __future__ import annotations
 
 import errno
@@ -99,7 +99,9 @@ def test_error_writing_into_out_says_what_and_what_to_do(mnist_root, tmp_path, m
     assert "choose another --out" in err
 
 
-def test_partial_cifar10_from_the_command_line_names_the_allow_partial_flag(cifar_root, tmp_path, capsys):
+def test_partial_cifar10_from_the_command_line_names_the_allow_partial_flag(synthetic_root, tmp_path, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(synthetic_root))  # a partial copy, wherever the full one is staged
     status = main(["train", "--model", "cifar_resnet20", "--data", "cifar10", "--no-download",
                    "--no-tensorboard", "--out", str(tmp_path)])
     assert status == 1

@@ -1,8 +1,10 @@
 """Tests for course_utils.data: datasets, loaders, smoke mode and the offline errors.
 
-Tests that read real images use the samples in ../shared/data (COURSE_DATA_DIR);
-the error tests build broken copies in tmp_path. No test touches the network:
-the download tests replace torchvision's download function with one that fails.
+Tests that read images use ``data_root`` (the staged datasets, else synthetic ones
+in the real formats: see tests/conftest.py) and expect the sizes its files hold;
+tests of partial copies use ``synthetic_root``, and the error tests break copies
+of it in tmp_path. No test touches the network: the download tests replace
+torchvision's download function with one that fails.
 """
 from __future__ import annotations
 
@@ -33,35 +35,7 @@ from course_utils.datasets import (
     get_transforms,
     load_tensors,
 )
-
-SAMPLE_FILE = {name: disk.paths()[0] for name, disk in datasets.ON_DISK.items()}
-SAMPLE_SIZES = {"mnist": (3000, 1000), "fashion_mnist": (1003, 200), "cifar10": (5085, 200)}
-
-
-def staged(name: str) -> Path:
-    """The shared sample folder holding ``name``, or skip the test with the reason."""
-    if not os.environ.get("COURSE_DATA_DIR"):
-        pytest.skip("COURSE_DATA_DIR not set: the real data samples in ../shared/data are needed")
-    root = config.data_dir()
-    if not (root / SAMPLE_FILE[name]).is_file():
-        pytest.skip(f"{root} lacks {SAMPLE_FILE[name]}: the real data samples in "
-                    "../shared/data are needed (COURSE_DATA_DIR=../shared/data)")
-    return root
-
-
-@pytest.fixture
-def mnist_dir() -> Path:
-    return staged("mnist")
-
-
-@pytest.fixture
-def fashion_dir() -> Path:
-    return staged("fashion_mnist")
-
-
-@pytest.fixture
-def cifar_dir() -> Path:
-    return staged("cifar10")
+from fake_datasets import count_images
 
 
 @pytest.fixture
@@ -78,9 +52,9 @@ def offline(monkeypatch):
     return attempts
 
 
-def copy_cifar(cifar_dir: Path, tmp_path: Path) -> Path:
-    """A private copy of the CIFAR-10 sample that a test may damage."""
-    shutil.copytree(cifar_dir / "cifar-10-batches-py", tmp_path / "cifar-10-batches-py")
+def copy_cifar(synthetic_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the (partial) synthetic CIFAR-10 that a test may damage."""
+    shutil.copytree(synthetic_root / "cifar-10-batches-py", tmp_path / "cifar-10-batches-py")
     return tmp_path
 
 
@@ -106,19 +80,17 @@ def test_unknown_dataset_name_raises_value_error_listing_valid_names():
         get_datasets("imagenet", download=False)
 
 
-# --- the real samples --------------------------------------------------------------
+# --- reading the files -------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
-def test_real_samples_have_their_documented_lengths(name):
-    root = staged(name)
-    train, test = get_datasets(name, root=root, download=False, allow_partial=True)
-    assert (len(train), len(test)) == SAMPLE_SIZES[name]
+def test_each_split_holds_as_many_images_as_its_files_say(name, data_root):
+    train, test = get_datasets(name, root=data_root, download=False, allow_partial=True)
+    assert (len(train), len(test)) == count_images(data_root, name)
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
-def test_batches_are_normalised_float_images_of_the_right_shape(name):
-    root = staged(name)
-    train_loader, _ = get_loaders(name, batch_size=256, root=root, download=False,
+def test_batches_are_normalised_float_images_of_the_right_shape(name, data_root):
+    train_loader, _ = get_loaders(name, batch_size=256, root=data_root, download=False,
                                   allow_partial=True, num_workers=0)
     images, labels = next(iter(train_loader))
     c, s = IN_CHANNELS[name], IMAGE_SIZE[name]
@@ -131,15 +103,15 @@ def test_batches_are_normalised_float_images_of_the_right_shape(name):
     assert ((per_channel_std - 1).abs() < 0.15).all(), per_channel_std
 
 
-def test_resize_96_gives_fashion_mnist_images_of_1x96x96(fashion_dir):
-    train, test = get_datasets("fashion_mnist", root=fashion_dir, resize=96, download=False)
+def test_resize_96_gives_fashion_mnist_images_of_1x96x96(fashion_root):
+    train, test = get_datasets("fashion_mnist", root=fashion_root, resize=96, download=False)
     assert train[0][0].shape == (1, 96, 96)
     assert test[0][0].shape == (1, 96, 96)
 
 
-def test_augment_changes_train_images_between_reads_but_not_test_images_or_labels(cifar_dir):
-    plain_train, _ = get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
-    train, test = get_datasets("cifar10", root=cifar_dir, augment=True, download=False,
+def test_augment_changes_train_images_between_reads_but_not_test_images_or_labels(cifar_root):
+    plain_train, _ = get_datasets("cifar10", root=cifar_root, download=False, allow_partial=True)
+    train, test = get_datasets("cifar10", root=cifar_root, augment=True, download=False,
                                allow_partial=True)
     torch.manual_seed(0)
     changed = [not torch.equal(train[i][0], train[i][0]) for i in range(8)]
@@ -159,8 +131,8 @@ def test_augment_crops_with_one_eighth_padding_and_flips_only_where_mirrors_keep
     assert test_kinds == [transforms.ToTensor, transforms.Normalize]
 
 
-def test_mnist_training_set_with_augment_uses_crop_but_no_flip(mnist_dir):
-    train, test = get_datasets("mnist", root=mnist_dir, augment=True, download=False)
+def test_mnist_training_set_with_augment_uses_crop_but_no_flip(mnist_root):
+    train, test = get_datasets("mnist", root=mnist_root, augment=True, download=False)
     kinds = [type(step) for step in train.transform.transforms]
     assert transforms.RandomCrop in kinds and transforms.RandomHorizontalFlip not in kinds
     assert transforms.RandomCrop not in [type(step) for step in test.transform.transforms]
@@ -179,20 +151,20 @@ def first_labels(loader) -> list[int]:
     return next(iter(loader))[1].tolist()
 
 
-def test_same_seed_gives_the_same_batch_order_and_another_seed_a_different_one(mnist_dir):
+def test_same_seed_gives_the_same_batch_order_and_another_seed_a_different_one(mnist_root):
     def loader(seed):
-        return get_loaders("mnist", batch_size=64, root=mnist_dir, subset=512, num_workers=0,
+        return get_loaders("mnist", batch_size=64, root=mnist_root, subset=512, num_workers=0,
                            download=False, seed=seed)[0]
     assert first_labels(loader(0)) == first_labels(loader(0))
     assert first_labels(loader(0)) != first_labels(loader(1))
 
 
-def test_batch_order_over_epochs_does_not_depend_on_the_number_of_workers(mnist_dir):
+def test_batch_order_over_epochs_does_not_depend_on_the_number_of_workers(mnist_root):
     # Worker processes draw their seeds from the loader's generator; with
     # persistent workers they draw once, without them every epoch. The order
     # of the images must not follow those draws.
     def epochs(workers):
-        loader = get_loaders("mnist", batch_size=64, root=mnist_dir, subset=256,
+        loader = get_loaders("mnist", batch_size=64, root=mnist_root, subset=256,
                              num_workers=workers, download=False, seed=3)[0]
         return [[labels.tolist() for _, labels in loader] for _ in range(3)]
     without_workers = epochs(0)
@@ -200,8 +172,8 @@ def test_batch_order_over_epochs_does_not_depend_on_the_number_of_workers(mnist_
     assert epochs(2) == without_workers
 
 
-def test_train_loader_is_shuffled_and_test_loader_keeps_file_order(mnist_dir):
-    train_loader, test_loader = get_loaders("mnist", batch_size=64, root=mnist_dir,
+def test_train_loader_is_shuffled_and_test_loader_keeps_file_order(mnist_root):
+    train_loader, test_loader = get_loaders("mnist", batch_size=64, root=mnist_root,
                                             num_workers=0, download=False)
     train_targets = train_loader.dataset.targets[:64].tolist()
     test_targets = test_loader.dataset.targets[:64].tolist()
@@ -209,26 +181,26 @@ def test_train_loader_is_shuffled_and_test_loader_keeps_file_order(mnist_dir):
     assert first_labels(test_loader) == test_targets
 
 
-def test_subset_keeps_the_first_n_examples_of_each_split(mnist_dir):
-    train_loader, test_loader = get_loaders("mnist", batch_size=50, root=mnist_dir, subset=100,
+def test_subset_keeps_the_first_n_examples_of_each_split(mnist_root):
+    train_loader, test_loader = get_loaders("mnist", batch_size=50, root=mnist_root, subset=100,
                                             num_workers=0, download=False)
     assert len(train_loader.dataset) == len(test_loader.dataset) == 100
     assert list(train_loader.dataset.indices) == list(range(100))
-    _, full_test = get_datasets("mnist", root=mnist_dir, download=False)
+    _, full_test = get_datasets("mnist", root=mnist_root, download=False)
     assert first_labels(test_loader) == full_test.targets[:50].tolist()
 
 
-def test_subset_must_be_positive(mnist_dir):
+def test_subset_must_be_positive(mnist_root):
     with pytest.raises(ValueError, match="subset"):
-        get_loaders("mnist", root=mnist_dir, subset=0, download=False)
+        get_loaders("mnist", root=mnist_root, subset=0, download=False)
 
 
-def test_pin_memory_only_with_cuda_and_persistent_workers_only_with_workers(mnist_dir, monkeypatch):
+def test_pin_memory_only_with_cuda_and_persistent_workers_only_with_workers(mnist_root, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    train_loader, _ = get_loaders("mnist", root=mnist_dir, subset=64, num_workers=0, download=False)
+    train_loader, _ = get_loaders("mnist", root=mnist_root, subset=64, num_workers=0, download=False)
     assert not train_loader.pin_memory and not train_loader.persistent_workers
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, subset=64, num_workers=2,
+    train_loader, test_loader = get_loaders("mnist", root=mnist_root, subset=64, num_workers=2,
                                             download=False)
     assert train_loader.pin_memory and train_loader.persistent_workers
     assert test_loader.num_workers == 2
@@ -257,13 +229,13 @@ def test_val_size_must_leave_training_images_and_be_a_count(bad):
         datasets.val_indices(1000, bad)
 
 
-def test_get_loaders_holds_out_a_validation_split_read_like_the_test_set(cifar_dir):
-    train_loader, val_loader, test_loader = get_loaders("cifar10", batch_size=50, root=cifar_dir, val_size=300,
+def test_get_loaders_holds_out_a_validation_split_read_like_the_test_set(cifar_root):
+    train_loader, val_loader, test_loader = get_loaders("cifar10", batch_size=50, root=cifar_root, val_size=300,
                                                         augment=True, num_workers=0, download=False,
                                                         allow_partial=True)
-    n_train = SAMPLE_SIZES["cifar10"][0]
+    n_train, n_test = count_images(cifar_root, "cifar10")
     assert (len(train_loader.dataset), len(val_loader.dataset)) == (n_train - 300, 300)
-    assert len(test_loader.dataset) == SAMPLE_SIZES["cifar10"][1]
+    assert len(test_loader.dataset) == n_test
     train_idx, val_idx = set(train_loader.dataset.indices), set(val_loader.dataset.indices)
     assert not train_idx & val_idx and len(train_idx | val_idx) == n_train
     # validation images are not augmented (two reads agree), training images are
@@ -271,26 +243,26 @@ def test_get_loaders_holds_out_a_validation_split_read_like_the_test_set(cifar_d
     assert torch.equal(val_set[0][0], val_set[0][0])
     assert any(not torch.equal(train_set[i][0], train_set[i][0]) for i in range(5))
     # and they are exactly the test transform applied to the held-out training images
-    plain, _ = get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+    plain, _ = get_datasets("cifar10", root=cifar_root, download=False, allow_partial=True)
     i = val_loader.dataset.indices[0]
     assert torch.equal(val_set[0][0], plain[i][0]) and val_set[0][1] == plain[i][1]
 
 
-def test_validation_split_does_not_depend_on_the_shuffle_seed(mnist_dir):
-    a = get_loaders("mnist", root=mnist_dir, val_size=200, seed=0, num_workers=0, download=False)
-    b = get_loaders("mnist", root=mnist_dir, val_size=200, seed=7, num_workers=0, download=False)
+def test_validation_split_does_not_depend_on_the_shuffle_seed(mnist_root):
+    a = get_loaders("mnist", root=mnist_root, val_size=200, seed=0, num_workers=0, download=False)
+    b = get_loaders("mnist", root=mnist_root, val_size=200, seed=7, num_workers=0, download=False)
     assert list(a[1].dataset.indices) == list(b[1].dataset.indices)
     assert first_labels(a[0]) != first_labels(b[0])  # the seed still changes the batch order
 
 
-def test_without_val_size_get_loaders_still_returns_two_loaders(mnist_dir):
-    assert len(get_loaders("mnist", root=mnist_dir, subset=64, num_workers=0, download=False)) == 2
+def test_without_val_size_get_loaders_still_returns_two_loaders(mnist_root):
+    assert len(get_loaders("mnist", root=mnist_root, subset=64, num_workers=0, download=False)) == 2
 
 
-def test_smoke_mode_keeps_a_small_validation_split_too(mnist_dir, monkeypatch, capsys):
+def test_smoke_mode_keeps_a_small_validation_split_too(mnist_root, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_SMOKE", "1")
     # 5,000 is more than the 3,000-image sample holds: smoke mode shrinks the request first
-    train_loader, val_loader, test_loader = get_loaders("mnist", root=mnist_dir, val_size=5000,
+    train_loader, val_loader, test_loader = get_loaders("mnist", root=mnist_root, val_size=5000,
                                                         num_workers=0, download=False)
     sizes = len(train_loader.dataset), len(val_loader.dataset), len(test_loader.dataset)
     assert sizes == (SMOKE_TRAIN_SIZE, data.SMOKE_VAL_SIZE, SMOKE_TEST_SIZE) == (512, 128, 256)
@@ -300,17 +272,17 @@ def test_smoke_mode_keeps_a_small_validation_split_too(mnist_dir, monkeypatch, c
 
 # --- smoke mode --------------------------------------------------------------------
 
-def test_smoke_mode_caps_both_splits_and_prints_nothing(mnist_dir, monkeypatch, capsys):
+def test_smoke_mode_caps_both_splits_and_prints_nothing(mnist_root, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, num_workers=0, download=False)
+    train_loader, test_loader = get_loaders("mnist", root=mnist_root, num_workers=0, download=False)
     assert len(train_loader.dataset) == SMOKE_TRAIN_SIZE == 512
     assert len(test_loader.dataset) == SMOKE_TEST_SIZE == 256
     assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("on_device", [False, True])
-def test_the_smoke_argument_overrides_course_smoke_either_way(mnist_dir, monkeypatch, on_device):
-    options = dict(root=mnist_dir, num_workers=0, on_device=on_device, device="cpu")
+def test_the_smoke_argument_overrides_course_smoke_either_way(mnist_root, monkeypatch, on_device):
+    options = dict(root=mnist_root, num_workers=0, on_device=on_device, device="cpu")
     monkeypatch.delenv("COURSE_SMOKE", raising=False)
     train, test = get_loaders("mnist", smoke=True, **options)
     assert (len(train.dataset), len(test.dataset)) == (SMOKE_TRAIN_SIZE, SMOKE_TEST_SIZE)
@@ -319,24 +291,26 @@ def test_the_smoke_argument_overrides_course_smoke_either_way(mnist_dir, monkeyp
     assert len(train.dataset) > SMOKE_TRAIN_SIZE and len(test.dataset) > SMOKE_TEST_SIZE
 
 
-def test_smoke_mode_keeps_a_smaller_explicit_subset(mnist_dir, monkeypatch):
+def test_smoke_mode_keeps_a_smaller_explicit_subset(mnist_root, monkeypatch):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, subset=100, num_workers=0,
+    train_loader, test_loader = get_loaders("mnist", root=mnist_root, subset=100, num_workers=0,
                                             download=False)
     assert len(train_loader.dataset) == len(test_loader.dataset) == 100
 
 
-def test_no_notice_and_full_sizes_outside_smoke_mode(mnist_dir, capsys):
-    train_loader, test_loader = get_loaders("mnist", root=mnist_dir, num_workers=0, download=False)
-    assert (len(train_loader.dataset), len(test_loader.dataset)) == (3000, 1000)
+def test_no_notice_and_full_sizes_outside_smoke_mode(mnist_root, capsys):
+    train_loader, test_loader = get_loaders("mnist", root=mnist_root, num_workers=0, download=False)
+    assert (len(train_loader.dataset), len(test_loader.dataset)) == count_images(mnist_root, "mnist")
     assert capsys.readouterr().out == ""
 
 
-def test_smoke_mode_reads_the_partial_cifar_copy_from_course_data_dir(cifar_dir, monkeypatch):
+def test_smoke_mode_reads_the_partial_cifar_copy_from_course_data_dir(synthetic_root, monkeypatch):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    with pytest.warns(datasets.PartialDatasetWarning, match="partial copy of CIFAR-10.*5,085 training"):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(synthetic_root))
+    n_train, n_test = count_images(synthetic_root, "cifar10")
+    with pytest.warns(datasets.PartialDatasetWarning, match=f"partial copy of CIFAR-10.*{n_train:,} training"):
         train_loader, test_loader = get_loaders("cifar10", batch_size=64, num_workers=0, download=False)
-    assert len(train_loader.dataset) == 512 and len(test_loader.dataset) == 200
+    assert len(train_loader.dataset) == SMOKE_TRAIN_SIZE and len(test_loader.dataset) == min(n_test, SMOKE_TEST_SIZE)
     assert next(iter(train_loader))[0].shape == (64, 3, 32, 32)
 
 
@@ -374,46 +348,47 @@ def test_download_failing_offline_gives_the_same_clear_error(tmp_path, offline, 
     assert info.value.__cause__ is not None
 
 
-def test_missing_cifar_batch_is_named_in_the_error(cifar_dir, tmp_path):
-    root = copy_cifar(cifar_dir, tmp_path)
+def test_missing_cifar_batch_is_named_in_the_error(synthetic_root, tmp_path):
+    root = copy_cifar(synthetic_root, tmp_path)
     (root / "cifar-10-batches-py" / "data_batch_5").unlink()
     with pytest.raises(DatasetNotFoundError, match="missing: cifar-10-batches-py/data_batch_5"):
         get_datasets("cifar10", root=root, download=False, allow_partial=True)
 
 
-def test_present_files_are_never_downloaded_again(mnist_dir, offline):
-    train, _ = get_datasets("mnist", root=mnist_dir, download=True)
-    assert len(train) == 3000 and offline == []
+def test_present_files_are_never_downloaded_again(mnist_root, offline):
+    train, _ = get_datasets("mnist", root=mnist_root, download=True)
+    assert len(train) == count_images(mnist_root, "mnist")[0] and offline == []
 
 
-def test_partial_cifar_copy_without_allow_partial_says_incomplete_or_corrupt(cifar_dir):
+def test_partial_cifar_copy_without_allow_partial_says_incomplete_or_corrupt(synthetic_root):
     with pytest.raises(DatasetCorruptError) as info:
-        get_datasets("cifar10", root=cifar_dir, download=False)
+        get_datasets("cifar10", root=synthetic_root, download=False)
     message = str(info.value)
     assert "incomplete or corrupt" in message and "allow_partial=True" in message
-    assert str(cifar_dir / "cifar-10-batches-py") in message and "Delete" in message
+    assert str(synthetic_root / "cifar-10-batches-py") in message and "Delete" in message
 
 
 def test_partial_cifar_copy_offline_with_download_gives_the_corrupt_message_not_a_network_error(
-        cifar_dir, offline):
+        synthetic_root, offline):
     with pytest.raises(DatasetCorruptError, match="incomplete or corrupt"):
-        get_datasets("cifar10", root=cifar_dir, download=True)
+        get_datasets("cifar10", root=synthetic_root, download=True)
     assert offline == [], "a partial copy must not trigger a download"
 
 
-def test_partial_cifar_copy_with_allow_partial_warns_once_and_prints_nothing(cifar_dir, capsys):
+def test_partial_cifar_copy_with_allow_partial_warns_once_and_prints_nothing(synthetic_root, capsys):
     with pytest.warns(datasets.PartialDatasetWarning) as caught:
-        get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+        get_datasets("cifar10", root=synthetic_root, download=False, allow_partial=True)
     assert len(caught) == 1
     message = str(caught[0].message)
-    assert "partial copy of CIFAR-10" in message and "5,085 training" in message
+    n_train, _ = count_images(synthetic_root, "cifar10")
+    assert "partial copy of CIFAR-10" in message and f"{n_train:,} training" in message
     assert "checksums not checked" in message and caught[0].filename == __file__  # points at the call
     assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_damaged_cifar_batch_gives_a_clear_error_not_an_unpickling_traceback(cifar_dir, tmp_path, damage):
-    root = copy_cifar(cifar_dir, tmp_path)
+def test_damaged_cifar_batch_gives_a_clear_error_not_an_unpickling_traceback(synthetic_root, tmp_path, damage):
+    root = copy_cifar(synthetic_root, tmp_path)
     batch = root / "cifar-10-batches-py" / "data_batch_3"
     if damage == "garbage":
         batch.write_bytes(b"this is not a pickle" * 100)
@@ -428,8 +403,8 @@ def test_damaged_cifar_batch_gives_a_clear_error_not_an_unpickling_traceback(cif
         get_datasets("cifar10", root=root, download=False)
 
 
-def test_truncated_mnist_file_gives_a_clear_error(mnist_dir, tmp_path):
-    shutil.copytree(mnist_dir / "MNIST", tmp_path / "MNIST")
+def test_truncated_mnist_file_gives_a_clear_error(synthetic_root, tmp_path):
+    shutil.copytree(synthetic_root / "MNIST", tmp_path / "MNIST")
     images = tmp_path / "MNIST/raw/train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:1000])
     with pytest.raises(DatasetCorruptError, match="incomplete or corrupt"):
@@ -448,21 +423,22 @@ def test_denormalize_undoes_normalize_and_clamps_to_unit_range(name):
     assert extreme.max() == 1.0 and denormalize(-extreme * 100, name).min() == 0.0
 
 
-def test_load_tensors_returns_uint8_nchw_images_matching_the_dataset(cifar_dir):
+def test_load_tensors_returns_uint8_nchw_images_matching_the_dataset(synthetic_root):
+    n_train, _ = count_images(synthetic_root, "cifar10")
     with pytest.warns(datasets.PartialDatasetWarning, match="partial copy"):
-        images, labels = load_tensors("cifar10", root=cifar_dir, allow_partial=True)
-    assert images.shape == (5085, 3, 32, 32) and images.dtype == torch.uint8
-    assert labels.shape == (5085,) and labels.dtype == torch.int64
-    train, _ = get_datasets("cifar10", root=cifar_dir, download=False, allow_partial=True)
+        images, labels = load_tensors("cifar10", root=synthetic_root, allow_partial=True)
+    assert images.shape == (n_train, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.shape == (n_train,) and labels.dtype == torch.int64
+    train, _ = get_datasets("cifar10", root=synthetic_root, download=False, allow_partial=True)
     expected_image, expected_label = train[7]
     by_hand = transforms.Normalize(MEAN["cifar10"], STD["cifar10"])(images[7].float() / 255)
     assert torch.allclose(by_hand, expected_image, atol=1e-5)
     assert labels[7] == expected_label
 
 
-def test_load_tensors_adds_a_channel_axis_to_grey_images(mnist_dir):
-    images, labels = load_tensors("mnist", train=False, root=mnist_dir)
-    assert images.shape == (1000, 1, 28, 28) and images.dtype == torch.uint8
+def test_load_tensors_adds_a_channel_axis_to_grey_images(mnist_root):
+    images, labels = load_tensors("mnist", train=False, root=mnist_root)
+    assert images.shape == (count_images(mnist_root, "mnist")[1], 1, 28, 28) and images.dtype == torch.uint8
     assert labels.dtype == torch.int64 and int(images.max()) == 255
 
 

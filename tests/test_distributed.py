@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -94,9 +95,10 @@ TINY = ["--model", "mnist_resnet", "--data", "mnist", "--subset", "256", "--batc
         "--no-download", "--no-tensorboard", "--workers", "0"]
 
 
-def torchrun(out, *extra, nproc: int = 2) -> subprocess.CompletedProcess:
-    """``torchrun --standalone --nproc_per_node=2 -m course_utils train ...``, one thread per process."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def torchrun(out, *extra, data: Path, nproc: int = 2) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=2 -m course_utils train ...`` on the datasets in ``data``,
+    one thread per process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COURSE_DATA_DIR": str(data)}
     env.pop("COURSE_SMOKE", None)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={nproc}", "-m", "course_utils", "train", *TINY, "--out", str(out),
@@ -145,12 +147,10 @@ def test_a_failed_download_on_local_rank_0_still_lets_the_other_ranks_go_on(monk
 
 
 @pytest.fixture(scope="module")
-def straight_run(tmp_path_factory):
+def straight_run(tmp_path_factory, course_data):
     """Two epochs on two processes, uninterrupted, with TensorBoard logs."""
-    from conftest import require_data
-    require_data("mnist")
     out = tmp_path_factory.mktemp("straight")
-    result = torchrun(out, "--epochs", "2", "--tensorboard")
+    result = torchrun(out, "--epochs", "2", "--tensorboard", data=course_data.root)
     return out, result
 
 
@@ -190,11 +190,11 @@ def test_only_rank_0_writes_tensorboard_logs(straight_run):
 
 
 @pytest.mark.slow
-def test_interrupted_after_one_epoch_resumes_to_the_same_result(straight_run, tmp_path):
+def test_interrupted_after_one_epoch_resumes_to_the_same_result(straight_run, mnist_root, tmp_path):
     straight, _ = straight_run
-    torchrun(tmp_path, "--epochs", "2", "--stop-after", "1")
+    torchrun(tmp_path, "--epochs", "2", "--stop-after", "1", data=mnist_root)
     assert json.loads((tmp_path / "history.json").read_text())["history"]["epoch"] == [1]
-    result = torchrun(tmp_path, "--epochs", "2")
+    result = torchrun(tmp_path, "--epochs", "2", data=mnist_root)
     assert "Resuming from" in result.stdout
     a = json.loads((straight / "history.json").read_text())
     b = json.loads((tmp_path / "history.json").read_text())
@@ -305,15 +305,13 @@ def is_running(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds torchrun's workers in /proc")
-def test_a_frozen_rank_is_named_and_the_other_exits_within_the_timeout(tmp_path):
+def test_a_frozen_rank_is_named_and_the_other_exits_within_the_timeout(mnist_root, tmp_path):
     import signal
     import threading
     import time
 
-    from conftest import require_data
-    require_data("mnist")
     timeout = 4  # seconds: --dist-timeout; the roll call then waits as long again at most
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}  # with mnist_root's COURSE_DATA_DIR
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "course_utils", "train", *TINY, "--out", str(tmp_path), "--epochs", "1000",
                "--dist-timeout", str(timeout)]

@@ -1,11 +1,11 @@
 """No dataset file a learner is handed can run code, and a damaged one is caught when it is opened.
 
 A CIFAR-10 batch is a pickle, and a pickle can call any function. Each test
-here swaps one batch of a real (sample) CIFAR-10 copy for a pickle whose
-payload creates a marker file, then opens the copy through one of the course's
-entry points. The marker must never appear, and the error must name the file.
-The same copies, truncated or mismatched, check that damage is reported at
-open time rather than halfway through an epoch.
+here swaps one batch of a partial CIFAR-10 copy (the tests' synthetic one, in
+the real format) for a pickle whose payload creates a marker file, then opens
+the copy through one of the course's entry points. The marker must never appear,
+and the error must name the file. The same copies, truncated or mismatched,
+check that damage is reported at open time rather than halfway through an epoch.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from course_utils.cli import main
@@ -25,10 +26,13 @@ from course_utils.data import get_loaders
 from course_utils.dataset_files import read_cifar_batch
 from course_utils.datasets import ON_DISK, DatasetCorruptError, get_datasets, load_tensors
 from course_utils.staging import check_dataset
+from fake_datasets import SIZES
 
 FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}
 
 REPO = Path(__file__).resolve().parents[1]
+#: Training images (and labels) of the synthetic MNIST; the mismatched copy has 100 fewer of one of them.
+N_TRAIN = SIZES["mnist"][0]
 
 
 class Payload:
@@ -54,10 +58,10 @@ def hostile_bytes(marker: Path, real_batch: bytes | None) -> bytes:
 
 
 @pytest.fixture(params=["payload only", "payload, then a real batch"])
-def hostile(request, cifar_root, tmp_path) -> tuple[Path, Path]:
+def hostile(request, synthetic_root, tmp_path) -> tuple[Path, Path]:
     """(data folder with one hostile CIFAR-10 batch, marker path that must never appear)."""
     root = tmp_path / "data"
-    shutil.copytree(cifar_root / FOLDER["cifar10"], root / FOLDER["cifar10"])
+    shutil.copytree(synthetic_root / FOLDER["cifar10"], root / FOLDER["cifar10"])
     batch = root / FOLDER["cifar10"] / "data_batch_2"
     marker = tmp_path / "PWNED"
     real = batch.read_bytes() if request.param.startswith("payload, then") else None
@@ -65,10 +69,10 @@ def hostile(request, cifar_root, tmp_path) -> tuple[Path, Path]:
     return root, marker
 
 
-def test_the_hostile_batch_really_runs_code_under_plain_pickle(cifar_root, tmp_path):
+def test_the_hostile_batch_really_runs_code_under_plain_pickle(synthetic_root, tmp_path):
     """The threat is real: plain pickle (what torchvision uses) runs it and returns a good batch."""
     marker = tmp_path / "PWNED"
-    real = (cifar_root / FOLDER["cifar10"] / "data_batch_2").read_bytes()
+    real = (synthetic_root / FOLDER["cifar10"] / "data_batch_2").read_bytes()
     batch = pickle.loads(hostile_bytes(marker, real), encoding="latin1")
     assert marker.exists() and batch["data"].shape[1] == 3072
 
@@ -83,9 +87,14 @@ def test_read_cifar_batch_refuses_the_payload_and_names_the_file_and_the_call(ho
     assert "nothing in it was run" in str(info.value)
 
 
-def test_real_sample_batches_still_read(cifar_root):
-    batch = read_cifar_batch(cifar_root / FOLDER["cifar10"] / "test_batch")
-    assert batch["data"].shape == (200, 3072) and len(batch["labels"]) == 200
+def test_sound_batches_still_read_as_plain_pickle_reads_them(cifar_root):
+    """The staged batches (the originals, the samples, or the synthetic ones) all pass the allow-list."""
+    for file in ("data_batch_1", "test_batch"):
+        batch = read_cifar_batch(cifar_root / FOLDER["cifar10"] / file)
+        with open(cifar_root / FOLDER["cifar10"] / file, "rb") as f:
+            plain = pickle.load(f, encoding="latin1")  # trusted files: what torchvision does
+        assert np.array_equal(batch["data"], plain["data"]) and batch["labels"] == plain["labels"]
+        assert batch["data"].shape == (len(plain["labels"]), 3072)
 
 
 @pytest.mark.parametrize("entry", ["get_datasets", "get_datasets without allow_partial",
@@ -159,10 +168,10 @@ def test_training_commands_never_run_a_hostile_batch(hostile, tmp_path, command)
 # --- damaged MNIST: caught when opened, by every entry point ------------------------
 
 @pytest.fixture(params=["more images than labels", "more labels than images"])
-def mismatched_mnist(request, mnist_root, tmp_path) -> Path:
-    """A real MNIST sample whose training images and labels disagree in number (both files sound)."""
+def mismatched_mnist(request, synthetic_root, tmp_path) -> Path:
+    """An MNIST copy whose training images and labels disagree in number (both files sound)."""
     root = tmp_path / "data"
-    shutil.copytree(mnist_root / "MNIST", root / "MNIST")
+    shutil.copytree(synthetic_root / "MNIST", root / "MNIST")
     raw = root / "MNIST" / "raw"
     cut = raw / ("train-labels-idx1-ubyte" if request.param.startswith("more images")
                  else "train-images-idx3-ubyte")
@@ -183,13 +192,13 @@ def test_mnist_with_images_and_labels_of_different_counts_fails_when_opened(mism
     with pytest.raises(DatasetCorruptError) as info:
         calls[entry]()
     message = str(info.value)
-    assert "2,900" in message and "3,000" in message and "labels" in message
+    assert f"{N_TRAIN - 100:,}" in message and f"{N_TRAIN:,}" in message and "labels" in message
     assert "incomplete or corrupt" in message
 
 
 def test_doctor_and_fetch_data_report_the_mismatch_too(mismatched_mnist, tmp_path, capsys):
     assert main(["doctor", "--data-dir", str(mismatched_mnist)]) == 1
     line = next(line for line in capsys.readouterr().out.splitlines() if "mnist:" in line)
-    assert "FAIL" in line and "2,900" in line and "3,000" in line
+    assert "FAIL" in line and f"{N_TRAIN - 100:,}" in line and f"{N_TRAIN:,}" in line
     assert main(["fetch-data", "mnist", "--from", str(mismatched_mnist), "--to", str(tmp_path / "d")]) == 1
     assert "failed" in capsys.readouterr().out and not (tmp_path / "d" / "MNIST").exists()

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
-import time
 import warnings
 
 import nbformat
@@ -132,7 +130,7 @@ def test_setup_cell_stops_run_all_with_one_message_when_the_install_fails(monkey
 
 
 def setup_check_fixes(tmp_path, monkeypatch, data_root, *, colab: bool) -> list[str]:
-    """Run 00_setup (full mode, so the data samples count as partial) and return its "Fix:" lines.
+    """Run 00_setup (full mode, so partial datasets get a fix) on ``data_root`` and return its "Fix:" lines.
 
     A package on PYTHONPATH that fails to import stands in for a broken d2l; an empty
     ``google.colab`` package makes the kernel look like a Colab runtime.
@@ -156,11 +154,12 @@ def setup_check_fixes(tmp_path, monkeypatch, data_root, *, colab: bool) -> list[
 
 
 @pytest.mark.slow
-def test_setup_notebook_gives_each_fix_in_the_form_for_this_machine(tmp_path, monkeypatch, mnist_root, cifar_root,
-                                                                   fashion_root):
-    """A laptop gets terminal commands; Colab, which has no terminal, gets what to type into a cell."""
-    laptop = setup_check_fixes(tmp_path, monkeypatch, mnist_root, colab=False)
-    colab = setup_check_fixes(tmp_path, monkeypatch, mnist_root, colab=True)
+def test_setup_notebook_gives_each_fix_in_the_form_for_this_machine(tmp_path, monkeypatch, synthetic_root):
+    """A laptop gets terminal commands; Colab, which has no terminal, gets what to type into a cell.
+
+    The data are partial copies (the synthetic ones, whatever is staged here), so each gets a fix too."""
+    laptop = setup_check_fixes(tmp_path, monkeypatch, synthetic_root, colab=False)
+    colab = setup_check_fixes(tmp_path, monkeypatch, synthetic_root, colab=True)
     assert len(laptop) >= 2, laptop  # the partial samples and the broken d2l
     assert colab[0] == "Runtime > Change runtime type > T4 GPU, then run this notebook again"  # no GPU here
     assert len(colab) == len(laptop) + 1, (laptop, colab)
@@ -185,9 +184,9 @@ def test_notebook_has_at_least_three_checked_exercises(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
-def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, mnist_root, cifar_root,
-                                                 fashion_root):
-    # all three datasets staged: a notebook must never fall back to downloading in a test
+def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, data_root):
+    # data_root holds all three datasets (staged or synthetic), and the kernel reads COURSE_DATA_DIR:
+    # a notebook must never fall back to downloading in a test
     from nbclient import NotebookClient
 
     monkeypatch.setenv("COURSE_SMOKE", "1")  # the kernel inherits this environment
@@ -198,20 +197,13 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, 
     before = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "notebooks").rglob("*"))
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(work)}})
-    start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
-    seconds = time.perf_counter() - start
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     after = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "notebooks").rglob("*"))
     assert after == before, f"{path.name} wrote into notebooks/: {sorted(set(after) - set(before))}"
     assert not (work / "runs").exists(), f"{path.name} wrote runs/ in smoke mode: use run_dir(...)"
-    nbformat.write(nb, tmp_path / path.name)
-    timings = REPO_ROOT / ".pytest_cache" / "notebook_seconds.json"
-    timings.parent.mkdir(exist_ok=True)
-    table = json.loads(timings.read_text()) if timings.exists() else {}
-    table[path.stem] = round(seconds, 1)
-    timings.write_text(json.dumps(table, indent=1, sort_keys=True))
+    nbformat.write(nb, tmp_path / path.name)  # the executed notebook, to read after a failure (pytest --durations times it)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))

@@ -175,16 +175,39 @@ def unprovided(imports: dict[str, str], provided: set[str], allowed: dict[str, s
             if module not in allowed and not distributions(module) & provided]
 
 
+#: Subpackages that only their command imports (in try/except ImportError, saying what to install),
+#: and the extra of pyproject.toml that provides what they import.
+EXTRA_SUBPACKAGES = {"website": "site"}
+
+
 def test_every_third_party_import_of_course_utils_is_a_runtime_dependency():
     imports, unguarded = {}, []
     for path in sorted((REPO_ROOT / "course_utils").rglob("*.py")):
         where = path.relative_to(REPO_ROOT).as_posix()
+        if path.parent.name in EXTRA_SUBPACKAGES:
+            continue
         for module, guarded in third_party_imports(path.read_text(encoding="utf-8")):
             imports.setdefault(module, where)
             if module in OPTIONAL and not guarded:
                 unguarded.append(f"{module} in {where}")
     assert not unguarded, f"optional imports must sit in a function, in try/except ImportError: {unguarded}"
     assert not unprovided(imports, names(PYPROJECT["project"]["dependencies"]), OPTIONAL)
+
+
+@pytest.mark.parametrize("subpackage, extra", sorted(EXTRA_SUBPACKAGES.items()))
+def test_a_subpackage_of_an_extra_imports_only_what_the_extra_installs_and_its_command_guards_it(subpackage, extra):
+    imports = {module: path.name for path in sorted((REPO_ROOT / "course_utils" / subpackage).glob("*.py"))
+               for module, _ in third_party_imports(path.read_text(encoding="utf-8"))}
+    dependencies = PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"][extra]
+    assert not unprovided(imports, names(dependencies), {})
+    importers = [path for path in (REPO_ROOT / "course_utils").rglob("*.py")
+                 if path.parent.name != subpackage and f"course_utils.{subpackage}" in path.read_text(encoding="utf-8")]
+    assert importers, f"nothing imports course_utils.{subpackage}"
+    for path in importers:
+        text = path.read_text(encoding="utf-8")
+        assert "except ModuleNotFoundError" in text or "except ImportError" in text, (
+            f"{path.name} imports course_utils.{subpackage} without saying what to install when {extra} is missing")
+        assert f".[{extra}]" in text, f"{path.name} should name the `{extra}` extra in its message"
 
 
 def python_of(cell: str) -> str:
@@ -215,7 +238,7 @@ def test_what_d2l_imports_is_installed_by_requirements_txt():
                for module, _ in third_party_imports(ast.unparse(statement))
                if not isinstance(statement, (ast.FunctionDef, ast.ClassDef))}
     lines = [line.split("#")[0].strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
-    assert "-e .[test,lab]" in lines, "requirements.txt installs the package with its extras"
+    assert "-e .[test,lab,site]" in lines, "requirements.txt installs the package with its extras"
     extras = PYPROJECT["project"]["optional-dependencies"]
     provided = names([line for line in lines if line and not line.startswith("-")]) | names(
         PYPROJECT["project"]["dependencies"] + extras["test"] + extras["lab"])

@@ -1,0 +1,133 @@
+"""The ResNet paper's CIFAR-10 experiment at the scale you choose: plain-20/56 against ResNet-20/56.
+
+Four networks of the paper's 16-32-64 family (``course_utils.models.CifarResNet``):
+plain (``shortcut="none"``) and residual with the paper's zero-padding shortcut
+(option A), each 20 and 56 layers deep. Each is trained with the paper's SGD
+(learning rate 0.1, momentum 0.9, weight decay 1e-4, batches of 128, random
+crops and flips) for ``--steps`` steps, with the same seed for the weights and
+the batch order, on the CIFAR-10 training images in ``COURSE_DATA_DIR`` less a
+validation split. It records the training loss of every step and, at the end,
+the accuracy on the training images seen and on the validation split.
+
+The paper's finding (its figure 6) is *degradation*: the deeper plain network
+fits its training data worse than the shallower one, while the deeper residual
+network fits it better. Run it from the repository root::
+
+    COURSE_DATA_DIR=../shared/data python bench/cifar_degradation.py --steps 200 --json cifar_degradation.json
+
+It prints the device, scale and date, one line per run, and a Markdown table
+(mean ± standard deviation over the seeds); the JSON keeps every curve, which
+notebook 03b plots.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course_utils.config import get_device
+from course_utils.data import get_loaders
+from course_utils.models import CifarResNet
+from course_utils.train import evaluate
+
+from report import print_table, start_report, write_json
+from study import add_study_options
+
+#: name: (depth, shortcut) of each network, in the order of the paper's figure 6.
+NETWORKS = {"plain-20": (20, "none"), "plain-56": (56, "none"),
+            "ResNet-20": (20, "zeros"), "ResNet-56": (56, "zeros")}
+
+
+def train_steps(model: nn.Module, loader, steps: int, device: torch.device) -> list[float]:
+    """Train ``model`` with the paper's SGD for ``steps`` batches of ``loader``; the loss of each step."""
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    losses: list[float] = []
+    while len(losses) < steps:
+        for x, y in loader:  # a new shuffle on every pass
+            loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            if len(losses) == steps:
+                break
+    return losses
+
+
+def tail_length(steps: int) -> int:
+    """How many of the last steps the final training loss averages: a tenth, at least 4 (or all)."""
+    return min(steps, max(4, steps // 10))
+
+
+def one_run(name: str, seed: int, loaders: tuple, steps: int, device: torch.device) -> dict:
+    """Train network ``name`` with ``seed``; its loss curve and its final training and validation accuracy."""
+    depth, shortcut = NETWORKS[name]
+    train_loader, val_loader = loaders
+    torch.manual_seed(seed)                           # the initial weights
+    train_loader.sampler.generator.manual_seed(seed)  # the batch order, the same for every network
+    model = CifarResNet(depth, shortcut=shortcut)
+    losses = train_steps(model, train_loader, steps, device)
+    tail = tail_length(steps)
+    return {"seed": seed, "losses": losses, "final_loss": statistics.mean(losses[-tail:]),
+            "val_acc": evaluate(model, val_loader, device=device)["accuracy"]}
+
+
+def markdown(results: dict[str, list[dict]], steps: int) -> str:
+    """Each network's final training loss and validation accuracy: mean ± sd over the seeds."""
+    tail = tail_length(steps)
+
+    def spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
+        values = [scale * v for v in values]
+        sd = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else " (one seed)"
+        return f"{statistics.mean(values):.{digits}f}{sd}"
+
+    lines = [f"| network | training loss, last {tail} of {steps} steps | validation accuracy, % | seeds |",
+             "| --- | --- | --- | --- |"]
+    for name, runs in results.items():
+        if runs:
+            lines.append(f"| {name} | {spread([r['final_loss'] for r in runs])} | "
+                         f"{spread([r['val_acc'] for r in runs], 100, 1)} | {len(runs)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="training steps of 128 images (default 200)")
+    parser.add_argument("--val-size", type=int, default=500, help="training images held out (default 500)")
+    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
+    add_study_options(parser, seeds=range(3))
+    args = parser.parse_args(argv)
+    if args.table:
+        steps = json.loads(Path(args.table).read_text())["args"]["steps"]
+        return print_table(args.table, lambda results: markdown(results, steps), key="results")
+
+    device = get_device()
+    train_loader, val_loader, _ = get_loaders("cifar10", batch_size=128, val_size=args.val_size, augment=True,
+                                              allow_partial=True, download=False, num_workers=0)
+    report = start_report(device, f"CIFAR-10 in COURSE_DATA_DIR ({len(train_loader.dataset):,} training and "
+                                  f"{len(val_loader.dataset):,} validation images), {args.steps} steps of 128, "
+                                  f"seeds {args.seeds}", args)
+    results: dict[str, list[dict]] = {name: [] for name in args.networks}
+    report["results"] = results
+    for seed in args.seeds:
+        for name in results:
+            t0 = time.perf_counter()
+            run = one_run(name, seed, (train_loader, val_loader), args.steps, device)
+            results[name].append(run)
+            print(f"{name}, seed {seed}: training loss {run['final_loss']:.3f}, validation "
+                  f"{run['val_acc']:.1%} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            write_json(report, args.json)
+    report["markdown"] = markdown(results, args.steps)
+    print(report["markdown"])
+    write_json(report, args.json)
+    return report
+
+
+if __name__ == "__main__":
+    main()
