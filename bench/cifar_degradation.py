@@ -28,36 +28,19 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import CifarResNet
 from course_utils.train import evaluate
 
+from degradation_study import training_losses
 from report import print_table, start_report, write_json
 from study import add_study_options
 
 #: name: (depth, shortcut) of each network, in the order of the paper's figure 6.
 NETWORKS = {"plain-20": (20, "none"), "plain-56": (56, "none"),
             "ResNet-20": (20, "zeros"), "ResNet-56": (56, "zeros")}
-
-
-def train_steps(model: nn.Module, loader, steps: int, device: torch.device) -> list[float]:
-    """Train ``model`` with the paper's SGD for ``steps`` batches of ``loader``; the loss of each step."""
-    model.to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    losses: list[float] = []
-    while len(losses) < steps:
-        for x, y in loader:  # a new shuffle on every pass
-            loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            if len(losses) == steps:
-                break
-    return losses
 
 
 def tail_length(steps: int) -> int:
@@ -72,7 +55,7 @@ def one_run(name: str, seed: int, loaders: tuple, steps: int, device: torch.devi
     torch.manual_seed(seed)                           # the initial weights
     train_loader.sampler.generator.manual_seed(seed)  # the batch order, the same for every network
     model = CifarResNet(depth, shortcut=shortcut)
-    losses = train_steps(model, train_loader, steps, device)
+    losses = training_losses(model, train_loader, steps, device, lr=0.1, weight_decay=1e-4)  # the paper's SGD
     tail = tail_length(steps)
     return {"seed": seed, "losses": losses, "final_loss": statistics.mean(losses[-tail:]),
             "val_acc": evaluate(model, val_loader, device=device)["accuracy"]}

@@ -33,10 +33,14 @@ from study import add_study_options
 NETWORKS = {"plain, 8 layers": (8, False), "plain, 32 layers": (32, False), "residual, 32 layers": (32, True)}
 
 
-def training_losses(model: nn.Module, loader, steps: int, device: torch.device, lr: float = 0.05) -> list[float]:
-    """Train ``model`` for ``steps`` batches, passing over ``loader`` as often as needed; each step's loss."""
+def training_losses(model: nn.Module, loader, steps: int, device: torch.device, lr: float = 0.05,
+                    weight_decay: float = 0.0) -> list[float]:
+    """Train ``model`` for ``steps`` batches, passing over ``loader`` as often as needed; each step's loss.
+
+    SGD with momentum 0.9, learning rate ``lr`` and ``weight_decay``.
+    """
     model.to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     losses: list[float] = []
     while len(losses) < steps:
         for x, y in loader:  # a new shuffle on every pass

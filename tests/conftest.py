@@ -26,9 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from checkout_guard import ignored_files
 from course_utils.config import REPO_ROOT, data_dir
 from course_utils.datasets import NAMES, ON_DISK
+
+from checkout_guard import ignored_files
 from fake_datasets import write_all
 
 #: What a test that needs real pixels says when it skips: how to run it (no path of ours in it).

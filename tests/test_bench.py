@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.data import SMOKE_TEST_SIZE
+
 from fake_datasets import count_images
 
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "train_speed.py"

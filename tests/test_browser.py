@@ -12,6 +12,7 @@ package only: the test uses /usr/bin/chromium, never `playwright install`).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -152,8 +153,9 @@ def _wait_until_up(url: str, token: str, server: subprocess.Popen, log: Path, ti
     pytest.fail(f"JupyterLab did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def browser(lab):
+@contextlib.contextmanager
+def offline_chromium():
+    """Headless Chromium, through Playwright, that resolves no host but this machine's."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -162,6 +164,12 @@ def browser(lab):
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    with offline_chromium() as chromium:
+        yield chromium
 
 
 def run_all_cells(browser, lab, notebook: str, timeout_s: float = 180):

@@ -26,6 +26,7 @@ from course_utils.cli import main
 from course_utils.commands import doctor
 from course_utils.config import REPO_ROOT
 from course_utils.datasets import ON_DISK
+
 from fake_datasets import count_images
 
 FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}

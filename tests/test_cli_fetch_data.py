@@ -24,6 +24,7 @@ from course_utils import staging
 from course_utils.cli import main
 from course_utils.datasets import ON_DISK, get_datasets
 from course_utils.staging import check_dataset
+
 from fake_datasets import count_images
 
 FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}

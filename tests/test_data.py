@@ -35,6 +35,7 @@ from course_utils.datasets import (
     get_transforms,
     load_tensors,
 )
+
 from fake_datasets import count_images
 
 

@@ -15,7 +15,6 @@ import pytest
 import torch
 import torchvision
 
-from checkout_guard import ignored_files
 from course_utils.dataset_files import read_cifar_batch, read_cifar_meta
 from course_utils.datasets import (
     CLASSES,
@@ -29,6 +28,8 @@ from course_utils.datasets import (
     load_tensors,
 )
 from course_utils.staging import check_dataset
+
+from checkout_guard import ignored_files
 from fake_datasets import SIZES, count_images, write_all
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]

@@ -26,6 +26,7 @@ from course_utils.data import get_loaders
 from course_utils.dataset_files import read_cifar_batch
 from course_utils.datasets import ON_DISK, DatasetCorruptError, get_datasets, load_tensors
 from course_utils.staging import check_dataset
+
 from fake_datasets import SIZES
 
 FOLDER = {name: disk.folder for name, disk in ON_DISK.items()}

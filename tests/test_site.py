@@ -29,7 +29,8 @@ from course_utils.website.edition import CHECK_HIDDEN, WIDGET_STATE, WIDGET_VIEW
 from course_utils.website.execute import with_run
 from course_utils.website.pages import Link, index_html, page_html
 from course_utils.website.scale import expected_minutes, kernel_env, scale_note
-from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+from test_browser import CHROMIUM, offline_chromium
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 SITE_NOTEBOOKS = [NOTEBOOKS / "01_conv2d_output_size.ipynb", NOTEBOOKS / "05_mnist_resnet.ipynb"]
@@ -238,14 +239,8 @@ def browser(site):
         pytest.skip("Chromium is not installed: apt-get install chromium (Debian's package)")
     if importlib.util.find_spec("playwright") is None:
         pytest.skip("Playwright is not installed: pip install playwright (the browser comes from Debian)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with offline_chromium() as chromium:
+        yield chromium
 
 
 def figures_drawn(page) -> list[int]:
