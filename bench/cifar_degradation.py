@@ -7,7 +7,7 @@ plain (``shortcut="none"``) and residual with the paper's zero-padding shortcut
 crops and flips) for ``--steps`` steps, with the same seed for the weights and
 the batch order, on the CIFAR-10 training images in ``COURSE_DATA_DIR`` less a
 validation split. It records the training loss of every step and, at the end,
-the accuracy on the training images seen and on the validation split.
+the accuracy on the validation split.
 
 The paper's finding (its figure 6) is *degradation*: the deeper plain network
 fits its training data worse than the shallower one, while the deeper residual
@@ -16,15 +16,14 @@ network fits it better. Run it from the repository root::
     COURSE_DATA_DIR=../shared/data python bench/cifar_degradation.py --steps 200 --json cifar_degradation.json
 
 It prints the device, scale and date, one line per run, and a Markdown table
-(mean ± standard deviation over the seeds); the JSON keeps every curve, which
-notebook 03b plots.
+(mean ± standard deviation over the seeds); the JSON keeps every loss curve, to
+plot them side by side.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -36,7 +35,7 @@ from course_utils.train import evaluate
 
 from degradation_study import training_losses
 from report import print_table, start_report, write_json
-from study import add_study_options
+from study import add_study_options, run_study
 
 #: name: (depth, shortcut) of each network, in the order of the paper's figure 6.
 NETWORKS = {"plain-20": (20, "none"), "plain-56": (56, "none"),
@@ -49,7 +48,7 @@ def tail_length(steps: int) -> int:
 
 
 def one_run(name: str, seed: int, loaders: tuple, steps: int, device: torch.device) -> dict:
-    """Train network ``name`` with ``seed``; its loss curve and its final training and validation accuracy."""
+    """Train network ``name`` with ``seed``; its loss curve, its final training loss and its validation accuracy."""
     depth, shortcut = NETWORKS[name]
     train_loader, val_loader = loaders
     torch.manual_seed(seed)                           # the initial weights
@@ -57,7 +56,7 @@ def one_run(name: str, seed: int, loaders: tuple, steps: int, device: torch.devi
     model = CifarResNet(depth, shortcut=shortcut)
     losses = training_losses(model, train_loader, steps, device, lr=0.1, weight_decay=1e-4)  # the paper's SGD
     tail = tail_length(steps)
-    return {"seed": seed, "losses": losses, "final_loss": statistics.mean(losses[-tail:]),
+    return {"losses": losses, "final_loss": statistics.mean(losses[-tail:]),
             "val_acc": evaluate(model, val_loader, device=device)["accuracy"]}
 
 
@@ -96,16 +95,10 @@ def main(argv: list[str] | None = None) -> dict:
     report = start_report(device, f"CIFAR-10 in COURSE_DATA_DIR ({len(train_loader.dataset):,} training and "
                                   f"{len(val_loader.dataset):,} validation images), {args.steps} steps of 128, "
                                   f"seeds {args.seeds}", args)
-    results: dict[str, list[dict]] = {name: [] for name in args.networks}
-    report["results"] = results
-    for seed in args.seeds:
-        for name in results:
-            t0 = time.perf_counter()
-            run = one_run(name, seed, (train_loader, val_loader), args.steps, device)
-            results[name].append(run)
-            print(f"{name}, seed {seed}: training loss {run['final_loss']:.3f}, validation "
-                  f"{run['val_acc']:.1%} ({time.perf_counter() - t0:.0f} s)", flush=True)
-            write_json(report, args.json)
+    results = run_study(report, args.networks, args.seeds,
+                        lambda name, seed: one_run(name, seed, (train_loader, val_loader), args.steps, device),
+                        args.json, describe=lambda run: f"training loss {run['final_loss']:.3f}, "
+                                                        f"validation {run['val_acc']:.1%}")
     report["markdown"] = markdown(results, args.steps)
     print(report["markdown"])
     write_json(report, args.json)

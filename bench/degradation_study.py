@@ -41,17 +41,17 @@ def training_losses(model: nn.Module, loader, steps: int, device: torch.device, 
     """
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
-    losses: list[float] = []
+    losses: list[torch.Tensor] = []
     while len(losses) < steps:
         for x, y in loader:  # a new shuffle on every pass
             loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())  # kept on the device: no wait for the GPU at every step
             if len(losses) == steps:
                 break
-    return losses
+    return torch.stack(losses).tolist()
 
 
 def markdown(results: dict[str, list[float]], steps: int) -> str:

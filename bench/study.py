@@ -54,8 +54,13 @@ def choose_on_validation(model: nn.Module, loaders: Sequence[DataLoader], *, epo
 
 
 def run_study(report: dict[str, Any], arms: Iterable[str], seeds: Sequence[int],
-              one_run: Callable[[str, int], dict[str, Any]], path: str | None) -> dict[str, list[dict]]:
-    """``one_run(arm, seed)`` for every arm, then the next seed; print each and save ``report``."""
+              one_run: Callable[[str, int], dict[str, Any]], path: str | None,
+              describe: Callable[[dict[str, Any]], str] | None = None) -> dict[str, list[dict]]:
+    """``one_run(arm, seed)`` for every arm, then the next seed; print each and save ``report``.
+
+    ``describe(run)`` words one run's line; by default, the test accuracy of the
+    epoch chosen on validation (what ``choose_on_validation`` returns).
+    """
     results: dict[str, list[dict]] = {arm: [] for arm in arms}
     report["results"] = results
     for seed in seeds:
@@ -63,8 +68,13 @@ def run_study(report: dict[str, Any], arms: Iterable[str], seeds: Sequence[int],
             t0 = time.perf_counter()
             run = {"seed": seed, **one_run(arm, seed)}
             results[arm].append(run)
-            print(f"{arm}, seed {seed}: test {run['test_acc']:.2%} (epoch {run['chosen_epoch']} chosen on "
-                  f"validation, {run['val_acc']:.2%}); {run['sizes']} images; "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+            print(f"{arm}, seed {seed}: {(describe or chosen_and_tested)(run)}; {time.perf_counter() - t0:.0f} s",
+                  flush=True)
             write_json(report, path)
     return results
+
+
+def chosen_and_tested(run: dict[str, Any]) -> str:
+    """One run of ``choose_on_validation`` in words: its test accuracy, the epoch chosen and the sizes."""
+    return (f"test {run['test_acc']:.2%} (epoch {run['chosen_epoch']} chosen on validation, "
+            f"{run['val_acc']:.2%}); {run['sizes']} images")

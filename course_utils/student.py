@@ -63,8 +63,8 @@ import nbformat
 
 __all__ = ["BEGIN", "END", "TOP_LEVEL_STUB", "BODY_STUB", "CODE_STUB", "MARKDOWN_STUB", "HIDE_CELL",
            "SolutionMarkerError", "NotANotebookError", "WouldOverwriteError", "solution_regions",
-           "stub_solutions", "undeclared_names", "is_solution_cell", "read_notebook", "student_notebook",
-           "student_copy_bytes", "instructor_notebook_at", "target_state", "replace_file",
+           "stub_solutions", "undeclared_names", "is_solution_cell", "notebook_paths", "read_notebook",
+           "student_notebook", "student_copy_bytes", "instructor_notebook_at", "target_state", "replace_file",
            "write_student_copy"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -286,6 +286,29 @@ def _free_id(wanted: str, nb: nbformat.NotebookNode) -> str:
     taken = {cell.get("id") for cell in nb.cells}
     candidates = [wanted] + [f"{wanted}-{n}" for n in range(2, len(taken) + 3)]
     return next(c for c in candidates if c not in taken)
+
+
+def notebook_paths(arguments: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """The notebooks that command-line ``arguments`` name, each once, a folder standing for every
+    ``NN_name.ipynb`` in it; and the folders that hold none.
+
+    A path that is not a folder is kept as it is: a missing or broken notebook is
+    reported, with the others, when it is read.
+
+    >>> paths, empty = notebook_paths([Path("01_conv2d_output_size.ipynb")] * 2)
+    >>> [path.name for path in paths], empty
+    (['01_conv2d_output_size.ipynb'], [])
+    """
+    paths, empty = [], []
+    for argument in arguments:
+        if argument.is_dir():
+            found = sorted(argument.glob("[0-9][0-9]_*.ipynb"))
+            paths += found
+            if not found:
+                empty.append(argument)
+        else:
+            paths.append(argument)
+    return list(dict.fromkeys(paths)), empty
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:

@@ -182,6 +182,9 @@ def test_the_command_names_a_file_that_is_not_a_notebook_and_refuses_an_out_insi
     assert cli.main(["site", str(SITE_NOTEBOOKS[0]), "--out", str(NOTEBOOKS / "site")]) == 2
     assert "the source notebooks' folder, which stays output-free" in capsys.readouterr().err
     assert not (NOTEBOOKS / "site").exists()
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["site", str(tmp_path / "empty"), "--out", str(tmp_path / "site")]) == 2
+    assert f"{tmp_path / 'empty'} holds no NN_name.ipynb" in capsys.readouterr().err
 
 
 @pytest.mark.slow

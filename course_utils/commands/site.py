@@ -67,6 +67,7 @@ def add_parser(subparsers, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:  # nbconvert and nbclient, imported here so that a missing one stops this command only
+        from course_utils.student import notebook_paths
         from course_utils.website import build_site, this_machine
         from course_utils.website.build import COURSE_TITLE
         from course_utils.website.scale import BUDGET_MINUTES
@@ -76,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     checkout = config.checkout_root()
-    paths = notebook_paths(args.notebooks or ([checkout / "notebooks"] if checkout else []))
-    if not paths:
-        print("error: no notebooks to build: name them, or the folder that holds them, e.g. "
+    paths, empty = notebook_paths(args.notebooks or ([checkout / "notebooks"] if checkout else []))
+    if empty or not paths:
+        where = f"{', '.join(map(str, empty))} holds no NN_name.ipynb" if empty else "no notebooks to build"
+        print(f"error: {where}: name the notebooks, or the folder that holds them, e.g. "
               "python -m course_utils site path/to/notebooks/ --out build/site", file=sys.stderr)
         return 2
     missing = [str(path) for path in paths if not path.is_file()]
@@ -101,15 +103,3 @@ def run(args: argparse.Namespace) -> int:
     for page in failed:
         print(f"error: {page.error}", file=sys.stderr)
     return 1 if failed else 0
-
-
-def notebook_paths(arguments: list[Path]) -> list[Path]:
-    """The notebooks to build, each once, in order; a folder stands for every ``NN_name.ipynb`` in it.
-
-    >>> [path.name for path in notebook_paths([Path("01_conv2d_output_size.ipynb")] * 2)]
-    ['01_conv2d_output_size.ipynb']
-    """
-    paths: list[Path] = []
-    for argument in arguments:
-        paths += sorted(argument.glob("[0-9][0-9]_*.ipynb")) if argument.is_dir() else [argument]
-    return list(dict.fromkeys(paths))

@@ -63,7 +63,7 @@ def add_parser(subparsers, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:  # nbformat, imported here so that a missing one stops this command only
-        import course_utils.student  # noqa: F401
+        from course_utils.student import notebook_paths
     except ModuleNotFoundError as err:
         print(f"error: student-copy needs {err.name}, which is not installed; fix: "
               f"python -m pip install {err.name}", file=sys.stderr)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.notebooks and (checkout is None or not (checkout / "notebooks").is_dir()):
         print(_notebooks_not_found(checkout), file=sys.stderr)
         return 2
-    paths, empty = _notebook_paths(args.notebooks or [checkout / "notebooks"])
+    paths, empty = notebook_paths(args.notebooks or [checkout / "notebooks"])
     for folder in empty:
         print(f"No notebooks to copy: {folder} holds no NN_name.ipynb.")
     if empty or not paths:
@@ -103,29 +103,6 @@ def _notebooks_not_found(checkout: Path | None) -> str:
     return (f"error: no NOTEBOOK given, and the course's notebooks were not found where they were "
             f"looked for ({looked}): {where}. Name them, or the folder that holds them:\n"
             f"  {EXPLICIT_COMMAND}")
-
-
-def _notebook_paths(arguments: list[Path]) -> tuple[list[Path], list[Path]]:
-    """The notebooks to copy, each once, a folder standing for every ``NN_name.ipynb`` in it;
-    and the folders that hold none.
-
-    A path that is not a folder is kept as it is: a missing or broken notebook is
-    reported, with the others, when its copy is made.
-
-    >>> paths, empty = _notebook_paths([Path("01_conv2d_output_size.ipynb")] * 2)
-    >>> [path.name for path in paths], empty
-    (['01_conv2d_output_size.ipynb'], [])
-    """
-    paths, empty = [], []
-    for argument in arguments:
-        if argument.is_dir():
-            found = sorted(argument.glob("[0-9][0-9]_*.ipynb"))
-            paths += found
-            if not found:
-                empty.append(argument)
-        else:
-            paths.append(argument)
-    return list(dict.fromkeys(paths)), empty
 
 
 def _make_copies(paths: list[Path], out: Path) -> tuple[dict[Path, tuple[Path, bytes, int]], bool]:

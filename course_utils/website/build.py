@@ -21,8 +21,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-import nbformat
-
 from course_utils.student import read_notebook
 from course_utils.website.edition import public_edition
 from course_utils.website.execute import NotebookFailedError, execute, has_parameters
@@ -54,6 +52,7 @@ class Page:
     seconds: float | None = None
     error: str | None = None
     solutions: bool = False  # the instructor's edition
+    estimate: float | None = None  # the minutes the notebook's own estimate gives at this scale on this device
 
     @property
     def href(self) -> str:
@@ -138,7 +137,8 @@ def build_site(notebooks: Iterable[Path | str], out: Path | str, scale: str = "a
     pages, built = read_manifest(out), []  # what the index lists: earlier builds', then this one's as they end
     for path, page in zip(paths, planned):
         if log:
-            log(f"  running {path.name} at scale {page.scale}{_estimate(path, page.scale, machine)}")
+            estimate = f" (its estimate on a {machine.kind}: {page.estimate:g} min)" if page.estimate is not None else ""
+            log(f"  running {path.name} at scale {page.scale}{estimate}")
         nav = _navigation({**pages, **{other.name: other for other in planned}}, page.name, title)
         page = pages[page.name] = build_page(path, out, page, machine, nav, timeout=timeout)
         built.append(page)
@@ -158,8 +158,10 @@ def plan_page(path: Path, scale: str, machine: Machine, budget: float = BUDGET_M
         nb = read_notebook(path)  # student-copy's reader: says what is wrong with a file that is not a notebook
     except (OSError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from None
-    return Page(path.stem, notebook_title(nb, path.stem), choose_scale(scale, machine, expected_minutes(nb), budget),
-                has_parameters(nb), machine.device, machine.date, solutions=solutions)
+    minutes = expected_minutes(nb)
+    chosen = choose_scale(scale, machine, minutes, budget)
+    return Page(path.stem, notebook_title(nb, path.stem), chosen, has_parameters(nb), machine.device, machine.date,
+                solutions=solutions, estimate=(minutes or {}).get(chosen, {}).get(machine.kind))
 
 
 def _navigation(pages: dict[str, Page], name: str, title: str) -> str:
@@ -167,12 +169,6 @@ def _navigation(pages: dict[str, Page], name: str, title: str) -> str:
     names = sorted(other for other, page in pages.items() if page.error is None or other == name)
     links, i = [Link(pages[other].href, pages[other].title) for other in names], names.index(name)
     return navigation(Link("index.html", title), links[i - 1] if i else None, links[i + 1] if i + 1 < len(links) else None)
-
-
-def _estimate(path: Path, scale: str, machine: Machine) -> str:
-    """``" (its estimate on a cpu: 18 min)"``, or nothing for smoke mode and notebooks without one."""
-    minutes = (expected_minutes(nbformat.read(path, as_version=4)) or {}).get(scale, {}).get(machine.kind)
-    return f" (its estimate on a {machine.kind}: {minutes:g} min)" if minutes is not None else ""
 
 
 def _run_summary(page: Page) -> str:

@@ -81,19 +81,18 @@ def execute(path: Path, scale: str, *, timeout: int | None = None) -> tuple[nbfo
         try:
             client.execute(env={**os.environ, **kernel_env(scale)})  # cwd: work, from resources
         except CellExecutionError as err:
-            cell = _failed_cell(nb)
-            source = nbformat.read(path, as_version=4).cells[cell].source if cell is not None else ""
+            cell, source = _failed_cell(nb)
             raise NotebookFailedError(path.name, cell, source, f"{err.ename}: {err.evalue}") from None
         except (CellControlSignal, DeadKernelError, TimeoutError) as err:  # a cell timed out, the kernel died
             raise NotebookFailedError(path.name, None, "", f"{type(err).__name__}: {err}") from None
     return nb, time.perf_counter() - start
 
 
-def _failed_cell(nb: nbformat.NotebookNode) -> int | None:
-    """The index, in the source notebook (without the injected cell), of the cell that shows an error."""
+def _failed_cell(nb: nbformat.NotebookNode) -> tuple[int | None, str]:
+    """The cell that shows an error: its index in the source notebook (without the injected cell), its source."""
     injected = 0
     for i, cell in enumerate(nb.cells):
         injected += "injected-parameters" in cell.metadata.get("tags", [])
         if cell.cell_type == "code" and any(output.output_type == "error" for output in cell.outputs):
-            return i - injected
-    return None
+            return i - injected, cell.source
+    return None, ""
