@@ -177,7 +177,7 @@ ROOT = SCRIPT.parent.parent
 MEASURED_TABLES = {
     "activation_study.json": "02_cifar10_sequential_cnn.ipynb",
     "degradation_study.json": "03_residual_blocks.ipynb",
-    "mnist_variants.json": "05_mnist_resnet.ipynb",
+    "mnist_variants.json": "07_mnist_resnet.ipynb",
 }
 
 
@@ -200,7 +200,7 @@ def test_notebook_table_is_the_committed_report_of_its_script(report_name):
 def test_d2l_figures_in_notebook_06_and_readme_are_the_committed_report():
     report = json.loads((ROOT / "bench" / "results" / "d2l_fashion.json").read_text())
     loops, (run,) = report["loops"], report["results"]["0.17 recipe"]
-    notebook = _markdown_text(ROOT / "notebooks" / "06_fashion_mnist_resnet18_d2l.ipynb")
+    notebook = _markdown_text(ROOT / "notebooks" / "08_fashion_mnist_resnet18_d2l.ipynb")
     readme = (ROOT / "README.md").read_text()
     for text in (notebook, readme):
         assert f"{loops['fit_loss']:.3f}" in text and f"{run['test_acc']:.3f}" in text

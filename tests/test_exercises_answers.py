@@ -280,7 +280,7 @@ TABLE: dict[str, Row] = {
                                            (ReluBeforeAddBlock, "apply the ReLU last"),
                                            (AlwaysProjectBlock, "projection anyway"),
                                            (MyBlock(16, 16), "give the class itself")]),
-    # 04_resnet18_gpu_training
+    # 06_resnet18_gpu_training
     "resnet18.stage_shapes": Row([[(64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)],
                                   [[64, 8, 8], [128, 4, 4], [256, 2, 2], [512, 1, 1]],
                                   [torch.Size([1, 64, 8, 8]), torch.Size([1, 128, 4, 4]),
@@ -305,7 +305,7 @@ TABLE: dict[str, Row] = {
                                        (H.examples_per_s[-1], "last epoch"),
                                        (7 * 50_000 / sum(H.seconds), "validation images"),
                                        (sum(H.seconds) / (len(H) * resnet18.EXAMPLE_TRAIN_SIZE), "seconds per image")]),
-    # 05_mnist_resnet
+    # 07_mnist_resnet
     "mnist_resnet.flatten_size": Row([375, 375.0, 15 * 5 * 5],
                                      [(735, "kept the size"), (1500, "second max-pool"), (500, "20 to 15"),
                                       ((15, 5, 5), "give its length"), ("three hundred", "one number")]),
@@ -325,7 +325,7 @@ TABLE: dict[str, Row] = {
                                      (lambda acc, best: acc > (best or 0), "`best is None`"),
                                      (lambda acc, best: acc > best, "deal with `best is None`"),
                                      (lambda acc, best: None, "forget `return`")]),
-    # 06_fashion_mnist_resnet18_d2l
+    # 08_fashion_mnist_resnet18_d2l
     "d2l_resnet.stem_size": Row([24, 24.0, (24, 24)],
                                 [(48, "max-pool"), (23, "one short"), (56, "224x224"), (96, "not size-preserving")]),
     "d2l_resnet.padding_matters": Row([98, 90, 93, 94, 97, 98.0],
@@ -344,7 +344,7 @@ TABLE: dict[str, Row] = {
                                        [(235.8, "multiply by the 10 epochs"), (2357, "round rather than cut off"),
                                         (70_000 * 10 / 254.5, "test images"), (9.2, "batches per second"),
                                         (2400, "metric[2] * num_epochs")]),
-    # 07_visualizing_residual_connections
+    # 09_visualizing_residual_connections
     "visualizing.count_adds": Row([8, 8.0, 4 * 2], [(2, "one stage"), (4, "two blocks"), (16, "3x3 convolutions"),
                                                     (9, "AddmmBackward0")]),
     "visualizing.layer4_size": Row([4, 4.0, (4, 4), torch.Size([4, 4])],
@@ -357,7 +357,7 @@ TABLE: dict[str, Row] = {
     "visualizing.stride_speedup": Row([4, 4.0, 2 * 2, 3.9],
                                       [(2, "*and* the width"), (0.25, "fraction of the work left"),
                                        (16, "applied once"), (1, "grows with the number")]),
-    # 08_from_notebook_to_multi_gpu
+    # 10_from_notebook_to_multi_gpu
     "multi_gpu.per_rank_batch": Row([64, 64.0, 512 // (2 * 4)],
                                     [(128, "GPUs of one machine"), (256, "machines only"), (512, "global batch"),
                                      (4096, "not multiplied")]),

@@ -23,11 +23,11 @@ NOTEBOOK_MODULES = {
     "conv_arithmetic": "01_conv2d_output_size",
     "cifar_cnn": "02_cifar10_sequential_cnn",
     "residual_blocks": "03_residual_blocks",
-    "resnet18": "04_resnet18_gpu_training",
-    "mnist_resnet": "05_mnist_resnet",
-    "d2l_resnet": "06_fashion_mnist_resnet18_d2l",
-    "visualizing": "07_visualizing_residual_connections",
-    "multi_gpu": "08_from_notebook_to_multi_gpu",
+    "resnet18": "06_resnet18_gpu_training",
+    "mnist_resnet": "07_mnist_resnet",
+    "d2l_resnet": "08_fashion_mnist_resnet18_d2l",
+    "visualizing": "09_visualizing_residual_connections",
+    "multi_gpu": "10_from_notebook_to_multi_gpu",
 }
 
 

@@ -1,4 +1,4 @@
-"""Exercises of ``04_resnet18_gpu_training``: ResNet-18's stages, its stem and a training run.
+"""Exercises of ``06_resnet18_gpu_training``: ResNet-18's stages, its stem and a training run.
 
 * ``stage_shapes``       the output shape of each stage for a 32x32 image and the ImageNet stem
 * ``make_layer``         write one stage: a first block that may change the shape, then the rest
@@ -319,7 +319,7 @@ def _best_epoch_otherwise(value: float) -> str:
 
 
 def _history_context() -> dict[str, Any]:
-    """What notebook 04 has defined when it asks: the run ``h`` and this module as ``ex``."""
+    """What notebook 06 has defined when it asks: the run ``h`` and this module as ``ex``."""
     return {"h": example_history(), "ex": sys.modules[__name__]}
 
 

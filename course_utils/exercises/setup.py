@@ -88,7 +88,7 @@ epoch_minutes = number_exercise(
     "epoch_minutes",
     f"A laptop CPU trains ResNet-18 on CIFAR-10 at about {CPU_IMAGES_PER_S} images per second, "
     f"a Colab T4 GPU at about {T4_IMAGES_PER_S:,}. How many minutes does one epoch (all "
-    f"{CIFAR10_TRAIN_IMAGES:,} training images) take on the laptop CPU? (Notebook 04's full "
+    f"{CIFAR10_TRAIN_IMAGES:,} training images) take on the laptop CPU? (Notebook 06's full "
     "run is 30 epochs.)",
     around(_EPOCH_MINUTES, 1), {  # 41.67 rounded any way: 41, 41.7 and 42 are all fine
         around(_SECONDS, 1): "that is the number of seconds; the question asks for minutes.",
