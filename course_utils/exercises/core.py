@@ -23,6 +23,7 @@ NOTEBOOK_MODULES = {
     "conv_arithmetic": "01_conv2d_output_size",
     "cifar_cnn": "02_cifar10_sequential_cnn",
     "residual_blocks": "03_residual_blocks",
+    "resnet_family": "04_resnet_family",
     "resnet18": "06_resnet18_gpu_training",
     "mnist_resnet": "07_mnist_resnet",
     "d2l_resnet": "08_fashion_mnist_resnet18_d2l",
