@@ -26,6 +26,7 @@ from torch import nn
 from course_utils.config import get_device
 from course_utils.data import get_loaders
 from course_utils.models import conv_stack
+from course_utils.train import train_steps
 
 from report import print_table, start_report, write_json
 from study import add_study_options
@@ -35,23 +36,9 @@ NETWORKS = {"plain, 8 layers": (8, False), "plain, 32 layers": (32, False), "res
 
 def training_losses(model: nn.Module, loader, steps: int, device: torch.device, lr: float = 0.05,
                     weight_decay: float = 0.0) -> list[float]:
-    """Train ``model`` for ``steps`` batches, passing over ``loader`` as often as needed; each step's loss.
-
-    SGD with momentum 0.9, learning rate ``lr`` and ``weight_decay``.
-    """
-    model.to(device).train()
+    """``train_steps`` with SGD (momentum 0.9, learning rate ``lr``, ``weight_decay``): each step's loss."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
-    losses: list[torch.Tensor] = []
-    while len(losses) < steps:
-        for x, y in loader:  # a new shuffle on every pass
-            loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())  # kept on the device: no wait for the GPU at every step
-            if len(losses) == steps:
-                break
-    return torch.stack(losses).tolist()
+    return train_steps(model.to(device), loader, steps, optimizer=optimizer, device=device)
 
 
 def markdown(results: dict[str, list[float]], steps: int) -> str:

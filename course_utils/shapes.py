@@ -4,6 +4,9 @@ the shapes you planned?
 * ``conv2d_output_size``  the ``nn.Conv2d`` formula, for one size or a (height, width) pair
 * ``pool2d_output_size``  the same for ``nn.MaxPool2d``: its default stride and ``ceil_mode``
 * ``solve_padding``       the formula backwards: which padding turns ``in_size`` into ``out_size``
+* ``conv_mult_adds``      what one ``nn.Conv2d`` costs on one image, in multiply-adds
+* ``receptive_field``     how many input pixels one output pixel of a stack depends on, by the formula
+* ``measured_receptive_field``, ``receptive_field_map``  the same, measured with a gradient
 * ``trace_shapes``        run one dummy batch through a model, list each layer's output shape
 * ``check_output_shape``  compare a module's output shape with the plan; explain a mismatch
 
@@ -19,6 +22,7 @@ The result has the type of ``size``: an ``int`` for an ``int``, an ``(h, w)`` tu
 """
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from typing import Iterator, Sequence, Union
@@ -30,6 +34,7 @@ from course_utils.models import check_input, eval_mode
 
 __all__ = [
     "conv2d_output_size", "pool2d_output_size", "solve_padding",
+    "conv_mult_adds", "receptive_field", "receptive_field_map", "measured_receptive_field",
     "trace_shapes", "check_output_shape", "ShapeError",
 ]
 
@@ -218,6 +223,125 @@ def _nearest_stride(in_size: int, out_size: int, kernel_size: int, stride: int,
         if other != stride and padding is not None:
             return other, padding
     return None
+
+
+# ---------------------------------------------------------------------------
+# Cost and receptive field
+# ---------------------------------------------------------------------------
+
+def conv_mult_adds(layer: nn.Conv2d, input_hw: IntOrPair) -> int:
+    """The multiply-adds of ``layer`` on one image whose maps are ``input_hw`` (an int, or (h, w)).
+
+    Each output number is a dot product of one filter, ``C_in / groups x k_h x k_w`` weights,
+    with the input patch under it: that many multiply-adds. The layer computes
+    ``C_out x H_out x W_out`` output numbers, so it costs::
+
+        H_out * W_out * C_out * (C_in / groups) * k_h * k_w    (+ H_out * W_out * C_out for a bias)
+
+    The bias adds one addition per output number, which torchinfo's "Mult-Adds" counts as one
+    more; so does this function. Stride and padding enter only through ``H_out`` and ``W_out``:
+    unlike the parameters, the cost grows with the image.
+
+    >>> conv_mult_adds(nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False), 56)  # 28*28*128*64*9
+    57802752
+    """
+    if not isinstance(layer, nn.Conv2d):
+        raise TypeError(f"conv_mult_adds takes an nn.Conv2d, not {type(layer).__name__}.")
+    size = (input_hw, input_hw) if _is_int(input_hw) else input_hw
+    h_out, w_out = conv2d_output_size(size, layer.kernel_size, layer.stride,  # type: ignore[misc]
+                                      layer.padding, layer.dilation)
+    per_output = layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+    per_output += 1 if layer.bias is not None else 0
+    return h_out * w_out * layer.out_channels * per_output
+
+
+#: Layers that work pixel by pixel: they leave the receptive field as it is.
+_PIXELWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Identity,
+              nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)
+
+
+def receptive_field(layers: Sequence[nn.Module]) -> tuple[int, int]:
+    """``(size, jump)`` of a stack of layers, by the formula, from the input up.
+
+    ``size`` is how many input pixels wide (and high) the region is that one output pixel depends
+    on; ``jump`` is how many input pixels apart two neighbouring output pixels sit. Start with
+    ``size = jump = 1`` (a pixel sees itself). A layer with kernel ``k``, dilation ``d`` and stride
+    ``s`` (a convolution or a pool) widens the field by its span minus one, in input pixels, and
+    multiplies the jump by its stride::
+
+        size += d * (k - 1) * jump;    jump *= s
+
+    Padding changes neither (it only moves windows at the border), and pixel-wise layers (ReLU,
+    BatchNorm, ...) change nothing. Square kernels and strides only.
+
+    >>> receptive_field([nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)])  # two 3x3 see 5x5, like one 5x5
+    (5, 1)
+    >>> receptive_field([nn.Conv2d(3, 64, 7, stride=2), nn.MaxPool2d(3, stride=2)])  # ResNet's stem
+    (11, 4)
+    """
+    size, jump = 1, 1
+    for layer in layers:
+        if isinstance(layer, nn.Sequential):
+            inner, inner_jump = receptive_field(list(layer))
+            size, jump = size + (inner - 1) * jump, jump * inner_jump
+        elif hasattr(layer, "kernel_size") and hasattr(layer, "stride"):
+            settings = {name: _pair(getattr(layer, name, 1), name)
+                        for name in ("kernel_size", "stride", "dilation")}
+            if any(a != b for a, b in settings.values()):
+                raise ValueError(f"{layer}: receptive_field takes square kernels and strides only.")
+            (k, _), (s, _), (d, _) = settings.values()
+            size, jump = size + d * (k - 1) * jump, jump * s
+        elif not isinstance(layer, _PIXELWISE):
+            raise TypeError(f"receptive_field does not know {type(layer).__name__}: give the "
+                            "convolutions, pools and pixel-wise layers before any Flatten or Linear "
+                            "(a Linear layer sees the whole map).")
+    return size, jump
+
+
+def receptive_field_map(model: nn.Module, input_shape: Sequence[int]) -> torch.Tensor:
+    """Which input pixels the centre output pixel of ``model`` depends on: a (H, W) map, non-zero there.
+
+    It measures ``|d out[0, 0, centre] / d input|``, summed over the input channels, on a copy of
+    the model whose weights are all 1 and biases 0, on an input of ones, with max-pools replaced
+    by average pools of the same window. All values then stay positive, so no gradient cancels and
+    no ReLU blocks one, and every input pixel under a window gets a share (a max-pool would send
+    the gradient to one pixel per window). The model itself is left as it was.
+
+    Example: ``receptive_field_map(nn.Conv2d(1, 1, 3), (1, 1, 9, 9))`` is non-zero on the 3x3
+    square around the centre.
+    """
+    probe = copy.deepcopy(model).cpu().float().eval()
+    for parent in list(probe.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.MaxPool2d):
+                setattr(parent, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
+                                                   child.ceil_mode))
+            elif isinstance(child, nn.BatchNorm2d):
+                child.reset_running_stats()  # mean 0, variance 1: no shift that a ReLU could cut
+    with torch.no_grad():
+        for name, tensor in probe.named_parameters():
+            tensor.fill_(0.0 if name.endswith("bias") else 1.0)
+    x = torch.ones(*input_shape, requires_grad=True)
+    out = probe(x)
+    if out.dim() != 4:
+        raise ValueError(f"the model's output has shape {tuple(out.shape)}, not (N, C, H, W): give "
+                         "the convolutional part only, before any Flatten or Linear.")
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    return x.grad[0].abs().sum(0)
+
+
+def measured_receptive_field(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """The receptive field of ``model``'s centre output pixel, measured: the height of the box
+    around the non-zero part of ``receptive_field_map``.
+
+    Pick an input larger than the field, or the image border cuts it short. A dilated stack may
+    leave holes inside the box; the box is what ``receptive_field`` computes.
+
+    >>> measured_receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)), (1, 1, 15, 15))
+    5
+    """
+    rows = receptive_field_map(model, input_shape).sum(1).nonzero()
+    return int(rows.max() - rows.min() + 1)
 
 
 # ---------------------------------------------------------------------------

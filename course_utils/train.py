@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.data import Dataset, IterableDataset
 
 from course_utils.checkpoint import SavedRun, cpu_state, restore_run, run_config, save_run
+from course_utils.checks import check_whole_number
 from course_utils.config import get_device
 from course_utils.distributed import broadcast_buffers, is_distributed, is_main, sum_over_ranks, unwrap
 from course_utils.fast import autocast, autocast_dtype, prepare_model
@@ -286,6 +287,39 @@ def train_epoch(model: nn.Module, loader: Iterable, *, optimizer: torch.optim.Op
     if diverged:  # on any rank: every rank stops, together
         raise _diverged(epoch, int(first_bad.item()))
     return _means(*sums, what="The training loader")
+
+
+def train_steps(model: nn.Module, loader: Iterable, steps: int, *, optimizer: torch.optim.Optimizer,
+                device: str | torch.device | None = None) -> list[float]:
+    """Train ``model`` for ``steps`` batches, passing over ``loader`` as often as it takes; each step's loss.
+
+    For experiments counted in optimizer steps rather than epochs, as the ResNet
+    paper counts its CIFAR-10 training ("64k iterations"): the loss of every
+    step is the training curve. Cross-entropy, one ``optimizer`` step per batch;
+    every pass over ``loader`` is a new shuffle. The losses stay on the device
+    and are read once at the end, so the CPU never waits for the GPU.
+
+    >>> losses = train_steps(model, train_loader, 200, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))  # doctest: +SKIP
+    >>> len(losses)  # doctest: +SKIP
+    200
+    """
+    check_whole_number(steps, "steps", "how many batches to train on, e.g. 200")
+    device = torch.device(device) if device is not None else _model_device(model)
+    model.to(device).train()
+    losses: list[torch.Tensor] = []
+    while len(losses) < steps:
+        for x, y in loader:
+            loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+            if len(losses) == steps:
+                break
+        else:
+            if not losses:
+                raise ValueError("train_steps: the loader gave no batch; check that its dataset is not empty.")
+    return torch.stack(losses).float().tolist()
 
 
 @torch.no_grad()

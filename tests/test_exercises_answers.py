@@ -12,6 +12,7 @@ solution's code, and the question reads as markdown.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import math
 import random
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from course_utils import get_device
-from course_utils.exercises import Exercise, all_exercises, conv_arithmetic, question_text, resnet18
+from course_utils.exercises import NOTEBOOK_MODULES, Exercise, all_exercises, conv_arithmetic, question_text, resnet18
 from course_utils.models import MnistResidualBlock, ResidualBlock
 
 EXERCISES = all_exercises()
@@ -243,13 +244,23 @@ TABLE: dict[str, Row] = {
     "conv_arithmetic.linear_in_features": Row([4096, 4096.0, 64 * 8 * 8],
                                               [(1024, "32x32 input"), (16384, "three max-pools"),
                                                ((64, 8, 8), "give its length"), (64, "channels x height x width")]),
+    "conv_arithmetic.mult_adds": Row([57_802_752, 57802752.0, 57.8e6, 28 * 28 * 128 * 64 * 3 * 3],
+                                     [(231_211_008, "56 x 56 positions"), (115_605_504, "FLOPs"),
+                                      (903_168, "input channels"), (19_267_584, "use k * k"),
+                                      (57_903_104, "bias=False"), ("58 million", "one number")]),
+    "conv_arithmetic.stem_receptive_field": Row([27, 27.0, "27", (27, 27), 1 + 6 + 2 * 2 + 2 * 4 + 2 * 4],
+                                                [(13, "leaves out the strides"), (37, "not its own"),
+                                                 (16, "adds the kernel sizes"), (15, "max-pool counts"),
+                                                 (11, "stem alone"), ("27 px", "one number")]),
     # 02_cifar10_sequential_cnn
     "cifar_cnn.conv_parameters": Row([51_264, 51264.0, 64 * 32 * 5 * 5 + 64],
                                      [(51_200, "left out the biases"), (1_664, "input channels"),
                                       (145_578, "whole model"), ("many", "one number")]),
-    "cifar_cnn.flatten_size": Row([576, 576.0, 64 * 3 * 3],
-                                  [(1024, "rounded 7 / 2 = 3.5 up"), (3136, "three max-pools"),
-                                   ((64, 3, 3), "give its length"), (9, "all 64 channels")]),
+    "cifar_cnn.costliest_layer": Row([("conv2", 6_553_600), ("conv2", 6_561_792), ["Conv2", 6.55e6],
+                                      ("conv2", 16 * 16 * 32 * 32 * 5 * 5)],
+                                     [(("conv1", 2_457_600), "3 channels"), (("linear1", 65_600), "once per image"),
+                                      (("conv2", 26_214_400), "16x16 maps"), (("conv2", 25_632), "parameters"),
+                                      ("conv2", "give a pair")]),
     "cifar_cnn.relu_sequential": Row([relu_cnn(), relu_cnn("relu-pool"), relu_cnn()()],
                                      [(relu_cnn(relus=False), "no ReLU"), (relu_cnn(last_relu=True), "after the last Linear"),
                                       (relu_cnn(flatten=False), "nn.Flatten() is missing"),
@@ -557,7 +568,7 @@ def test_markdown_names_the_exercise_and_holds_the_question(key):
 def test_question_text_takes_a_unique_name_or_module_and_name():
     assert question_text("stem_savings") == question_text("resnet18.stem_savings")
     with pytest.raises(KeyError, match="several notebooks"):
-        question_text("flatten_size")
+        question_text("residual_block")
     with pytest.raises(KeyError, match="no exercise is called"):
         question_text("no_such_exercise")
 
@@ -565,4 +576,7 @@ def test_question_text_takes_a_unique_name_or_module_and_name():
 def test_all_exercises_finds_each_module_and_name_once():
     assert "conv_arithmetic.conv_out" in EXERCISES and "mnist_resnet.flatten_size" in EXERCISES
     assert all(key.endswith("." + ex.name) for key, ex in EXERCISES.items())
-    assert len(EXERCISES) == 38 and conv_arithmetic.conv_out is EXERCISES["conv_arithmetic.conv_out"]
+    modules = [importlib.import_module(f"course_utils.exercises.{m}") for m in NOTEBOOK_MODULES]
+    listed = [name for module in modules for name in module.__all__ if isinstance(getattr(module, name), Exercise)]
+    assert len(EXERCISES) == len(listed) >= 3 * len(modules)  # every exercise a module exports, once
+    assert conv_arithmetic.conv_out is EXERCISES["conv_arithmetic.conv_out"]

@@ -43,32 +43,39 @@ def test_conv_parameters_rejects_a_non_number_and_reports_unfinished_work():
     assert not ex.conv_parameters.check(None).done
 
 
-# --- flatten_size -----------------------------------------------------------------
+# --- costliest_layer ---------------------------------------------------------------
 
-def test_flatten_size_accepts_576_and_agrees_with_a_real_grey_model():
-    grey = nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
-        nn.Flatten(),
-    )
-    real = grey(torch.zeros(1, 1, 28, 28)).shape[1]
-    assert real == 576
-    assert ex.flatten_size.check(real).passed
+def test_costliest_layer_accepts_what_torchinfo_measures_for_the_costliest_layer():
+    from torchinfo import summary
+
+    rows = summary(SequentialCNN(), input_size=(1, 3, 32, 32), verbose=0).summary_list
+    costs = {row.var_name: row.macs for row in rows if row.class_name in ("Conv2d", "Linear")}
+    layer = max(costs, key=costs.get)
+    assert layer == "2" and costs[layer] == 6_561_792  # SequentialCNN's layer 2 is CifarNet's conv2
+    assert ex.costliest_layer.check(("conv2", costs[layer])).passed
+    assert ex.costliest_layer.check(("conv2", 16 * 16 * 32 * 32 * 5 * 5)).passed
+    assert ex.costliest_layer.check(["self.Conv2 ", 6.55e6]).passed
 
 
 @pytest.mark.parametrize("wrong, says", [
-    (1024, "rounded 7 / 2 = 3.5 up"),
-    (784, "rounds down"),
-    (3136, "three max-pools"),
-    (1600, "padding 2"),
-    (288, "64 output channels"),
-    (9, "Flatten keeps all 64 channels"),
-    ((64, 3, 3), "give its length"),
+    (("conv1", 2_457_600), "only the image's 3 channels"),
+    (("conv3", 3_276_800), "8x8 maps only"),
+    (("linear1", 65_536), "uses each weight once"),
+    (("linear2", 640), "cheapest"),
+    (("conv2", 26_214_400), "16x16 maps"),
+    (("conv2", 1_638_400), "padding keeps the size"),
+    (("conv2", 204_800), "forgot the input channels"),
+    (("conv2", 1_310_720), "use k * k"),
+    (("conv2", 25_632), "number of parameters"),
+    (("conv2", 13_107_200), "FLOPs"),
+    (("conv2", 7_000_000), "conv2 is right"),
+    (("conv2", "many"), "the number of multiply-adds"),
+    ((2, 6_553_600), "not a layer of CifarNet"),
+    ("conv2", "give a pair"),
 ])
-def test_flatten_size_explains_rounding_pools_and_channels(wrong, says):
-    result = ex.flatten_size.check(wrong)
-    assert not result.passed and says in result.message, result.message
+def test_costliest_layer_explains_wrong_layers_and_wrong_counts(wrong, says):
+    result = ex.costliest_layer.check(wrong)
+    assert not result.passed and result.done and says in result.message, result.message
 
 
 # --- relu_sequential ----------------------------------------------------------------

@@ -9,7 +9,8 @@ from torch import nn
 
 from course_utils.exercises import conv_arithmetic as ex
 
-EXERCISES = [ex.output_size, ex.conv_out, ex.stride_padding, ex.dilated_padding, ex.linear_in_features]
+EXERCISES = [ex.output_size, ex.conv_out, ex.stride_padding, ex.dilated_padding, ex.linear_in_features,
+             ex.mult_adds, ex.stem_receptive_field]
 
 
 def real_size(n, k, s=1, p=0, d=1):
@@ -207,3 +208,69 @@ def test_linear_in_features_accepts_what_the_real_conv_stack_gives_on_64x64():
 def test_linear_in_features_explains_typical_mistakes(wrong, says):
     result = ex.linear_in_features.check(wrong)
     assert not result.passed and says in result.message
+
+
+# --- mult_adds ----------------------------------------------------------------------
+
+def test_mult_adds_accepts_what_torchinfo_measures_for_the_layer():
+    from torchinfo import summary
+
+    layer = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)
+    measured = summary(layer, input_size=(1, 64, 56, 56), verbose=0).total_mult_adds
+    assert measured == 57_802_752
+    assert ex.mult_adds.check(measured).passed
+    assert ex.mult_adds.check(57.8e6).passed  # "57.8 million" is close enough
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (56 * 56 * 128 * 64 * 9, "input's 56 x 56 positions"),
+    (2 * 57_802_752, "FLOPs"),
+    (28 * 28 * 128 * 9, "forgot the input channels"),
+    (28 * 28 * 128 * 64 * 3, "not 3: use k * k"),
+    (128 * 64 * 9, "number of weights"),
+    (57_802_752 + 28 * 28 * 128, "bias=False"),
+    (29 * 29 * 128 * 64 * 9, "round down"),
+    (58e6, "Count the output numbers"),
+    ("58M", "give one number"),
+])
+def test_mult_adds_explains_typical_mistakes(wrong, says):
+    result = ex.mult_adds.check(wrong)
+    assert not result.passed and result.done and says in result.message
+
+
+def test_mult_adds_bias_mistake_is_what_torchinfo_counts_with_a_bias():
+    from torchinfo import summary
+
+    with_bias = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1)
+    measured = summary(with_bias, input_size=(1, 64, 56, 56), verbose=0).total_mult_adds
+    assert "bias=False" in ex.mult_adds.check(measured).message
+
+
+# --- stem_receptive_field -----------------------------------------------------------
+
+def test_stem_receptive_field_accepts_what_the_gradient_of_one_output_pixel_measures():
+    from course_utils.shapes import measured_receptive_field
+
+    stem = nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3), nn.MaxPool2d(3, stride=2, padding=1),
+                         nn.Conv2d(64, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1))
+    measured = measured_receptive_field(stem, (1, 3, 96, 96))
+    assert measured == 27
+    assert ex.stem_receptive_field.check(measured).passed
+    assert ex.stem_receptive_field.check((27, 27)).passed
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (13, "leaves out the strides"),
+    (37, "not its own"),
+    (38, "not k x jump"),
+    (16, "adds the kernel sizes"),
+    (15, "the max-pool counts too"),
+    (17, "multiplies the jump as well"),
+    (19, "first 3x3 convolution"),
+    (11, "stem alone"),
+    (25, "size += (k - 1) x jump"),
+    ("27 pixels", "give one number"),
+])
+def test_stem_receptive_field_explains_typical_mistakes(wrong, says):
+    result = ex.stem_receptive_field.check(wrong)
+    assert not result.passed and result.done and says in result.message

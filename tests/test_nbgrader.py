@@ -124,13 +124,13 @@ def submit(course: Path, student: str, answers: dict[str, str]) -> None:
 
 
 def test_nbgrader_autograde_scores_blank_zero_right_full_and_a_typical_slip_partly(course, monkeypatch):
-    """Notebook 01 (five exercises, no training) handed in three times and graded by nbgrader."""
+    """Notebook 01 (seven exercises, no training) handed in three times and graded by nbgrader."""
     from nbgrader.api import Gradebook
 
     source = nbformat.read(REPO_ROOT / "notebooks" / "01_conv2d_output_size.ipynb", as_version=4)
     right = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
              if c.metadata.get("nbgrader", {}).get("solution")}
-    slips = right | {  # forgetting the + 1, and the dilation: two of the five answers
+    slips = right | {  # forgetting the + 1, and the dilation: two of the seven answers
         "output_size_answer": "answer = (224 + 2 * 2 - 11) // 4",
         "conv_out_answer": "def conv_out(n, k, s=1, p=0, d=1):\n    return (n + 2 * p - k) // s + 1",
     }
@@ -142,7 +142,7 @@ def test_nbgrader_autograde_scores_blank_zero_right_full_and_a_typical_slip_part
     assert "cannot be converted" not in log, "a check's line must not be read as its cell's points"
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
         scores = {s: book.find_submission("resnet", s).score for s in ("blank", "right", "slips")}
-    assert scores == {"blank": 0, "right": 5, "slips": 3}
+    assert scores == {"blank": 0, "right": 7, "slips": 5}
     graded = nbformat.read(course / "autograded" / "slips" / "resnet" / "01_conv2d_output_size.ipynb", as_version=4)
     check = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "output_size_check")
     assert "[not yet] output_size: one short" in str(check.outputs), "the feedback says what is wrong"

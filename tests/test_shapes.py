@@ -18,7 +18,11 @@ from course_utils.shapes import (
     ShapeError,
     check_output_shape,
     conv2d_output_size,
+    conv_mult_adds,
+    measured_receptive_field,
     pool2d_output_size,
+    receptive_field,
+    receptive_field_map,
     solve_padding,
     trace_shapes,
 )
@@ -467,3 +471,106 @@ def test_eval_mode_restores_each_submodules_own_mode_even_after_an_error():
         assert not model.training and not model[0].training
         raise RuntimeError("the forward pass failed")
     assert model.training and model[0].training and not model[1].training
+
+
+# --- cost: conv_mult_adds against torchinfo ----------------------------------------
+
+def torchinfo_mult_adds(layer: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """What torchinfo measures: the "Mult-Adds" of its summary, for one forward of ``input_shape``."""
+    from torchinfo import summary
+
+    return summary(layer, input_size=input_shape, verbose=0).total_mult_adds
+
+
+@pytest.mark.parametrize("c_in, c_out, k, stride, padding, dilation, groups, bias, hw", [
+    (3, 32, 5, 1, 2, 1, 1, True, (32, 32)),      # the CIFAR CNN's first convolution
+    (64, 128, 3, 2, 1, 1, 1, False, (56, 56)),   # ResNet-18's halving 3x3
+    (3, 64, 7, 2, 3, 1, 1, False, (224, 224)),   # ResNet's stem
+    (64, 256, 1, 1, 0, 1, 1, False, (56, 56)),   # a bottleneck's 1x1
+    (32, 32, 3, 1, 2, 2, 1, True, (17, 23)),     # dilated, on a map that is not square
+    (64, 64, 3, 2, 1, 1, 4, True, (15, 15)),     # grouped, odd size with stride 2
+    (32, 32, 3, 1, 1, 1, 32, False, (8, 8)),     # depthwise
+])
+def test_conv_mult_adds_agrees_with_torchinfo(c_in, c_out, k, stride, padding, dilation, groups, bias, hw):
+    layer = nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups, bias=bias)
+    assert conv_mult_adds(layer, hw) == torchinfo_mult_adds(layer, (1, c_in, *hw))
+
+
+def test_conv_mult_adds_takes_an_int_for_a_square_map_and_same_padding():
+    layer = nn.Conv2d(16, 16, 5, padding="same")
+    assert conv_mult_adds(layer, 10) == conv_mult_adds(layer, (10, 10)) == torchinfo_mult_adds(layer, (1, 16, 10, 10))
+
+
+def test_conv_mult_adds_of_two_3x3_is_less_than_one_5x5_on_the_same_maps():
+    one_5x5 = conv_mult_adds(nn.Conv2d(64, 64, 5, padding=2, bias=False), 32)
+    two_3x3 = 2 * conv_mult_adds(nn.Conv2d(64, 64, 3, padding=1, bias=False), 32)
+    assert two_3x3 / one_5x5 == 18 / 25
+
+
+def test_conv_mult_adds_refuses_a_layer_that_is_not_a_conv2d():
+    with pytest.raises(TypeError, match="nn.Conv2d, not Linear"):
+        conv_mult_adds(nn.Linear(4, 4), 8)
+
+
+# --- receptive field: the formula against the gradient ------------------------------
+
+def cifar_stack() -> nn.Sequential:
+    from course_utils.models import SequentialCNN
+
+    return SequentialCNN()[:6]  # conv, pool, three times: up to Flatten
+
+
+STACKS = {
+    "one 3x3": (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)), 3),
+    "two 3x3": (nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 1, 3)), 5),
+    "one 5x5": (nn.Sequential(nn.Conv2d(1, 1, 5, padding=2)), 5),
+    "stride 2 then 3x3": (nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.Conv2d(2, 2, 3)), 7),
+    "dilated": (nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2), nn.Conv2d(2, 2, 3, dilation=4)), 13),
+    "resnet stem": (nn.Sequential(nn.Conv2d(3, 8, 7, stride=2, padding=3), nn.BatchNorm2d(8), nn.ReLU(),
+                                  nn.MaxPool2d(3, stride=2, padding=1), nn.Conv2d(8, 8, 3, padding=1),
+                                  nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)), 27),
+    "avg-pool, nested": (nn.Sequential(nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2)),
+                                       nn.Sequential(nn.Conv2d(2, 2, 3, stride=2), nn.MaxPool2d(3, 1))), 16),
+    "cifar cnn": (cifar_stack(), 36),
+}
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_receptive_field_agrees_with_the_gradient_of_one_output_pixel(name):
+    stack, expected = STACKS[name]
+    size, _ = receptive_field(stack)
+    channels = next(m for m in stack.modules() if isinstance(m, nn.Conv2d)).in_channels
+    assert size == expected
+    assert measured_receptive_field(stack, (1, channels, 96, 96)) == expected
+
+
+def test_receptive_field_jump_multiplies_the_strides():
+    assert receptive_field(cifar_stack()) == (36, 8)
+    assert receptive_field([nn.Conv2d(1, 1, 3, stride=2), nn.MaxPool2d(2), nn.Conv2d(1, 1, 1, stride=3)]) == (5, 12)
+
+
+def test_receptive_field_map_of_a_dilated_kernel_has_holes_inside_its_box():
+    field = receptive_field_map(nn.Conv2d(1, 1, 3, dilation=2), (1, 1, 11, 11))
+    rows = (field.sum(1) > 0).nonzero().flatten().tolist()
+    assert rows == [3, 5, 7] and measured_receptive_field(nn.Conv2d(1, 1, 3, dilation=2), (1, 1, 11, 11)) == 5
+
+
+def test_measured_receptive_field_is_cut_short_by_a_small_image():
+    stack, expected = STACKS["cifar cnn"]
+    assert measured_receptive_field(stack, (1, 3, 32, 32)) < expected
+
+
+def test_measured_receptive_field_leaves_the_model_as_it_was():
+    stack, _ = STACKS["resnet stem"]
+    before = {name: t.clone() for name, t in stack.state_dict().items()}
+    measured_receptive_field(stack, (1, 3, 64, 64))
+    assert isinstance(stack[3], nn.MaxPool2d)
+    assert all(torch.equal(before[name], t) for name, t in stack.state_dict().items())
+
+
+def test_receptive_field_refuses_a_linear_layer_and_a_model_that_flattens():
+    with pytest.raises(TypeError, match="Linear"):
+        receptive_field([nn.Conv2d(1, 1, 3), nn.Flatten(), nn.Linear(4, 2)])
+    with pytest.raises(ValueError, match="convolutional part only"):
+        measured_receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Flatten()), (1, 1, 8, 8))

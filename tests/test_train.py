@@ -13,7 +13,7 @@ from course_utils.checkpoint import CheckpointError, load_checkpoint, load_weigh
 from course_utils.data import get_loaders
 from course_utils.fast import autocast_dtype
 from course_utils.models import MnistResNet
-from course_utils.train import History, TrainingDivergedError, evaluate, fit, predict
+from course_utils.train import History, TrainingDivergedError, evaluate, fit, predict, train_steps
 
 
 def blobs(n=256, seed=0):
@@ -567,3 +567,26 @@ def test_one_cycle_steps_through_any_number_of_steps(total):
         optimizer.step()
         scheduler.step()
     assert max(lrs) <= 0.1 + 1e-12 and lrs[0] < 0.1 or total == 1
+
+
+# --- train_steps -----------------------------------------------------------------
+
+def test_train_steps_passes_over_the_loader_as_often_as_it_takes_and_learns():
+    torch.manual_seed(0)
+    x = torch.randn(96, 4)
+    y = (x[:, 0] > 0).long()  # learnable: the sign of the first feature
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)  # 3 batches a pass
+    model = nn.Linear(4, 2)
+    losses = train_steps(model, loader, 40, optimizer=torch.optim.SGD(model.parameters(), lr=0.5))
+    assert len(losses) == 40 and all(isinstance(v, float) for v in losses)
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_train_steps_refuses_an_empty_loader_and_a_bad_step_count():
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    empty = DataLoader(TensorDataset(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)), batch_size=8)
+    with pytest.raises(ValueError, match="gave no batch"):
+        train_steps(model, empty, 5, optimizer=optimizer)
+    with pytest.raises((ValueError, TypeError), match="steps"):
+        train_steps(model, empty, 0, optimizer=optimizer)

@@ -1,7 +1,8 @@
 """Exercises of ``02_cifar10_sequential_cnn``: the classic CIFAR-10 CNN, built, counted and read.
 
 * ``conv_parameters``   the parameters of the third convolution, Conv2d(32, 64, 5), by hand (51,264)
-* ``flatten_size``      what reaches the first Linear layer for a 1x28x28 image (576)
+* ``costliest_layer``   the layer that costs the most multiply-adds, and how many (conv2, 6,553,600),
+                        by notebook 01's formula
 * ``relu_sequential``   write the model with ReLUs as an ``nn.Sequential``; checked layer by
                         layer and against ``SequentialCNN(relu=True)`` with the same weights
 * ``confusion_reading`` the hardest class of *your* trained model, and what it is mistaken for;
@@ -20,11 +21,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from course_utils.exercises import Code, Exercise, Result, first_problem, not_a_length, number_exercise, seeded
+from course_utils.exercises import Code, Exercise, Result, check_number, first_problem, number_exercise, seeded
 from course_utils.exercises.core import report, unfinished
 from course_utils.models import SequentialCNN, count_parameters
 
-__all__ = ["conv_parameters", "flatten_size", "relu_sequential", "confusion_reading", "example_predictions"]
+__all__ = ["conv_parameters", "costliest_layer", "relu_sequential", "confusion_reading", "example_predictions"]
 
 #: The class names of CIFAR-10, in label order (as ``course_utils.data.CLASSES["cifar10"]``).
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
@@ -69,42 +70,81 @@ conv_parameters = number_exercise(
 )
 
 
-# --- flatten_size ---
-_FLAT = 64 * 3 * 3  # 28 -> 14 -> 7 -> 3
+# --- costliest_layer ---
+#: (C_in, C_out, k, output height) of each layer of CifarNet; a Linear layer is a 1x1 "convolution" on a 1x1 map.
+_LAYERS = {"conv1": (3, 32, 5, 32), "conv2": (32, 32, 5, 16), "conv3": (32, 64, 5, 8),
+           "linear1": (1024, 64, 1, 1), "linear2": (64, 10, 1, 1)}
 
-_FLATTEN_MISTAKES = {
-    1024: "1024 = 64 x 4 x 4 is what a 32x32 image gives, or you rounded 7 / 2 = 3.5 up to 4. "
-          "A 28x28 image halves to 14 and 7, then the third max-pool gives floor(7 / 2) = 3: "
-          "a pooling window that would stick out past the border is dropped.",
-    784: "that is 64 x 3.5 x 3.5: a feature map has a whole number of rows. MaxPool2d(2) rounds "
-         "down, so 7 becomes 3.",
-    3136: "that is 64 x 7 x 7: there are three max-pools, not two (28 -> 14 -> 7 -> 3).",
-    12544: "that is 64 x 14 x 14: there are three max-pools, each halving (28 -> 14 -> 7 -> 3).",
-    9: "that is 3 x 3, the size of one channel's map; Flatten keeps all 64 channels.",
-    3: "3 is the height (and width) of the last maps; Flatten multiplies channels x height x width.",
-    192: "that is 64 x 3: Flatten multiplies channels, height *and* width.",
-    288: "that is 32 x 3 x 3: the last convolution has 64 output channels.",
-    1600: "that is 64 x 5 x 5: the convolutions have padding 2, so they keep the size; only the "
-          "max-pools shrink it (28 -> 14 -> 7 -> 3).",
-    16: "the image's single channel only matters to the first convolution; the map that "
-        "is flattened has the 64 channels of the last convolution.",
+
+def _cost(name: str, bias: bool = False) -> int:
+    """Notebook 01's formula, H_out x W_out x C_in x C_out x k^2, plus one per output number for a bias."""
+    c_in, c_out, k, h = _LAYERS[name]
+    return h * h * c_out * (c_in * k * k + bias)
+
+
+_WRONG_LAYER = {
+    "conv1": "conv1 works on the largest maps (32x32) but sees only the image's 3 channels: "
+             f"{_cost('conv1'):,} multiply-adds. Compare it with the next convolution.",
+    "conv3": "conv3 has the most weights of the three convolutions, but slides them over 8x8 maps "
+             f"only: {_cost('conv3'):,} multiply-adds. Compare it with the convolution before it.",
+    "linear1": "linear1 holds the most parameters (65,600), but uses each weight once per image: "
+               f"{_cost('linear1'):,} multiply-adds. A convolution reuses its weights at every position.",
+    "linear2": f"linear2 is the cheapest layer of all: {_cost('linear2'):,} multiply-adds.",
 }
 
-flatten_size = number_exercise(
-    "flatten_size",
-    "Adapt the model to Fashion-MNIST: its images are 1x28x28 (one grey channel) instead of "
-    "3x32x32. The first convolution becomes nn.Conv2d(1, 32, 5, padding=2); everything else "
-    "keeps its kernel, padding and channels. How many numbers per image does nn.Flatten hand "
-    "to the first Linear layer, that is, what must its in_features be?",
-    _FLAT, _FLATTEN_MISTAKES, "Follow the height: each 5x5 convolution with padding 2 keeps it, each "
-                              "max-pool halves it and rounds down; then multiply by the 64 channels.",
-    before=not_a_length,
-    hint="The convolutions keep the size, each MaxPool2d(2) halves it and rounds down: "
-         "28 -> ? -> ? -> ?. The input's channel count changes only the first convolution's "
-         "weights. Then channels x height x width.",
-    solution="answer = 64 * 3 * 3  # 28 -> 14 -> 7 -> floor(3.5) = 3; 64 channels: 576",
-    praise="right: 28 -> 14 -> 7 -> 3 (max-pool rounds 3.5 down), and 64 x 3 x 3 = 576. The "
-           "grey channel changes only conv1's weights (32 x 1 x 5 x 5), not the flattened size.",
+_COST_MISTAKES = {  # right layer, wrong number
+    32 * 32 * 32 * 32 * 25: "conv2 works on the 16x16 maps that the first max-pool leaves, not on 32x32.",
+    8 * 8 * 32 * 32 * 25: "conv2's output is 16x16: its padding keeps the size, and the pool comes after it.",
+    16 * 16 * 32 * 25: "you forgot the input channels: each filter is 32 x 5 x 5.",
+    16 * 16 * 32 * 32 * 5: "a 5x5 kernel has 25 taps per channel, not 5: use k * k.",
+    32 * 32 * 25: "that is the number of weights. Each is used at every one of the 16 x 16 positions.",
+    32 * 32 * 25 + 32: "that is the number of parameters. Each weight is used at every one of the 16 x 16 "
+                       "positions.",
+    2 * _cost("conv2"): "that counts multiplications and additions separately (FLOPs): a multiply-add is the pair.",
+}
+
+
+def _layer_name(value: Any) -> str | None:
+    """``value`` as one of CifarNet's layer names (``"Conv2"``, ``"self.conv2"``), or None."""
+    if not isinstance(value, str):
+        return None
+    name = value.strip().lower().removeprefix("self.")
+    return name if name in _LAYERS else None
+
+
+def _check_costliest_layer(answer: Any) -> str | None:
+    """The costliest layer's name, then its multiply-adds (with or without the bias)."""
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return f'give a pair (layer name, multiply-adds), such as ("conv1", 1000), not {answer!r}.'
+    name = _layer_name(answer[0])
+    if name is None:
+        return f"{answer[0]!r} is not a layer of CifarNet: give one of {', '.join(_LAYERS)}, as a string."
+    if name != "conv2":
+        return _WRONG_LAYER[name]
+    right = (6_550_000, _cost("conv2", bias=True))  # 6,553,600 without the bias, or rounded to 6.55 million
+    return check_number(answer[1], right, _COST_MISTAKES,
+                        "conv2 is right. Its cost: H_out x W_out x C_in x C_out x k^2, with the size of "
+                        "its output maps.", what="the number of multiply-adds", tolerance=0.0005)
+
+
+costliest_layer = Exercise(
+    "costliest_layer",
+    "Which layer of CifarNet costs the most multiply-adds on one 3x32x32 image, and how many? "
+    "Use notebook 01's formula, H_out x W_out x C_in x C_out x k^2 (counting the bias or not; "
+    "both are accepted), with the shapes it derived. Answer with the layer's name and the "
+    "number: answer = (\"conv1\", 1000).",
+    _check_costliest_layer,
+    hint="Work out the three convolutions: each one's output maps are the size of its input maps "
+         "(padding 2 keeps it), 32, 16 and 8 pixels. A Linear layer costs in_features x out_features.",
+    solution='answer = ("conv2", 16 * 16 * 32 * 32 * 5 * 5)  # 6,553,600; conv1: 2,457,600, conv3: 3,276,800',
+    praise="right: conv2, 6,553,600 multiply-adds (6,561,792 with its bias), more than conv1 (3 input "
+           "channels) and conv3 (8x8 maps), and a hundred times linear1, which holds more parameters "
+           "than all three convolutions together.",
+    mistakes=[(("conv1", _cost("conv1")), "only the image's 3 channels"), (("conv3", 0), "8x8 maps only"),
+              (("linear1", 65_536), "uses each weight once"), (("conv2", 26_214_400), "16x16 maps"),
+              (("conv2", 204_800), "input channels"), (("conv2", 25_632), "number of parameters"),
+              (("Conv2", 1_310_720), "use k * k"), (("dense", 1), "not a layer of CifarNet"),
+              ("conv2", "give a pair")],
 )
 
 

@@ -5,10 +5,14 @@
 * ``stride_padding``      a (stride, padding) that maps 32 -> 16 with a 3x3 kernel
 * ``dilated_padding``     the padding that keeps the size for a 3x3 kernel with dilation 2
 * ``linear_in_features``  the Linear layer's in_features after the CIFAR-10 conv stack on 64x64
+* ``mult_adds``           the multiply-adds of ResNet-18's halving 3x3 convolution (57,802,752)
+* ``stem_receptive_field`` the receptive field of ResNet's stem and two 3x3 convolutions (27)
 
-Every check compares with what PyTorch itself computes, and names the usual
-slips: rounding up instead of down, forgetting the ``+ 1``, padding one side
-only (``p`` instead of ``2p``), forgetting the dilation.
+Every check compares with what PyTorch itself computes (torchinfo's multiply-adds,
+the gradient of one output pixel), and names the usual slips: rounding up instead
+of down, forgetting the ``+ 1``, padding one side only (``p`` instead of ``2p``),
+forgetting the dilation, the input channels, the square of the kernel, or that a
+stride spaces out every later layer's taps.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from torch import nn
 
 from course_utils.exercises import Exercise, not_a_length, number_exercise
 
-__all__ = ["output_size", "conv_out", "stride_padding", "dilated_padding", "linear_in_features"]
+__all__ = ["output_size", "conv_out", "stride_padding", "dilated_padding", "linear_in_features",
+           "mult_adds", "stem_receptive_field"]
 
 #: The formula, as the checks quote it.
 FORMULA = "out = floor((n + 2p - d(k - 1) - 1) / s) + 1"
@@ -319,4 +324,88 @@ linear_in_features = number_exercise(
     praise="right: 64 x 8 x 8 = 4096. The convolutions do not care about the image size, but the "
            "Linear layer does: this is why nn.Linear(1024, 64) fails on 64x64 images, and why "
            "ResNet ends with a global average pool instead.",
+)
+
+
+# --- mult_adds ---
+_H_OUT, _C_IN, _C_OUT, _K = 28, 64, 128, 3  # nn.Conv2d(64, 128, 3, stride=2, padding=1) on 56x56
+_MULT_ADDS = _H_OUT * _H_OUT * _C_OUT * _C_IN * _K * _K  # 57,802,752
+
+_MULT_ADDS_MISTAKES = {
+    56 * 56 * _C_OUT * _C_IN * _K * _K: "you counted the input's 56 x 56 positions. The kernel is applied "
+                                        "only where the output has a pixel: with stride 2, 28 x 28 of them.",
+    2 * _MULT_ADDS: "that is twice the answer: it counts each multiplication and each addition as one "
+                    "operation (FLOPs). A multiply-add is the pair.",
+    _H_OUT * _H_OUT * _C_OUT * _K * _K: "you forgot the input channels: each filter is 64 x 3 x 3, it "
+                                        "looks at all 64 input maps at once.",
+    _H_OUT * _H_OUT * _C_IN * _K * _K: "that is one filter's work: each of the 128 filters computes its "
+                                       "own 28 x 28 map.",
+    _H_OUT * _H_OUT * _C_OUT * _C_IN * _K: "a 3x3 kernel has 9 taps per channel, not 3: use k * k.",
+    _H_OUT * _H_OUT * _C_OUT * _C_IN: "you forgot the kernel: each output number takes 64 x 3 x 3 "
+                                      "multiply-adds, one per weight of its filter.",
+    _C_OUT * _C_IN * _K * _K: "that is the number of weights (73,728). Each one is used once per output "
+                              "position: multiply by the 28 x 28 positions.",
+    _MULT_ADDS + _H_OUT * _H_OUT * _C_OUT: "this layer has bias=False, so there is no bias to add.",
+    29 * 29 * _C_OUT * _C_IN * _K * _K: "the output is 28 x 28, not 29 x 29: floor((56 + 2 - 3) / 2) + 1 "
+                                        "= 27 + 1; round down.",
+    27 * 27 * _C_OUT * _C_IN * _K * _K: "the output is 28 x 28, not 27 x 27: floor(55 / 2) = 27 steps, "
+                                        "plus the first position.",
+}
+
+mult_adds = number_exercise(
+    "mult_adds",
+    "ResNet-18 halves its 64x56x56 maps with nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, "
+    "bias=False). How many multiply-adds does this one layer cost on one image? (torchinfo's "
+    "\"Mult-Adds\" counts the same.)",
+    _MULT_ADDS, _MULT_ADDS_MISTAKES,
+    "Count the output numbers (H_out x W_out x C_out), then the multiply-adds each one takes "
+    "(C_in x k x k).", what="one number (an int)", tolerance=0.0005,
+    hint="First the output size, with the formula of section 2. Each output number is one filter "
+         "(C_in x k x k weights) laid over the input patch under it: one multiply-add per weight.",
+    solution="answer = 28 * 28 * 128 * 64 * 3 * 3  # H_out W_out C_out C_in k^2 = 57,802,752",
+    praise="right: 28 x 28 x 128 x 64 x 9 = 57,802,752, about 58 million. The stride-2 layer has "
+           "twice the filters of a 64-channel one but a quarter of the positions, so it costs half "
+           "as much as each 3x3 convolution before it.",
+)
+
+
+# --- stem_receptive_field ---
+_STEM = "7x7 stride 2, 3x3 max-pool stride 2, 3x3, 3x3"
+
+_STEM_MISTAKES = {
+    13: "13 = 1 + 6 + 2 + 2 + 2 leaves out the strides. After a stride-2 layer, neighbouring pixels "
+        "are 2 input pixels apart, so each later tap reaches twice as far: size += (k - 1) x jump, "
+        "and jump *= stride.",
+    37: "one stride too many: a layer's stride spaces out the taps of the layers *after* it, not its "
+        "own (the 7x7 kernel covers 7 adjacent pixels). Add (k - 1) x jump first, then multiply the "
+        "jump by the stride. (Adding k x jump instead of (k - 1) x jump also gives 37.)",
+    38: "each layer adds (k - 1) x jump, not k x jump: a kernel of k taps reaches k - 1 steps beyond "
+        "the first one, which the field already covers.",
+    16: "16 = 7 + 3 + 3 + 3 adds the kernel sizes. The fields overlap, and the strides spread the "
+        "later taps: size += (k - 1) x jump, and jump *= stride.",
+    15: "the max-pool counts too: a 3x3 window with stride 2 widens the field like a convolution "
+        "does, and doubles the jump.",
+    17: "the 7x7 convolution's stride 2 multiplies the jump as well: after it, neighbouring pixels "
+        "sit 2 input pixels apart, and after the max-pool 4.",
+    19: "19 is the field after the first 3x3 convolution (or with the max-pool's stride forgotten: "
+        "after the pool the jump is 4, so each 3x3 adds 2 x 4 = 8).",
+    11: "11 is the field of the stem alone (the 7x7 convolution and the max-pool); the two 3x3 "
+        "convolutions add 2 x 4 pixels each.",
+}
+
+stem_receptive_field = number_exercise(
+    "stem_receptive_field",
+    "ResNet-18 begins with nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3), then "
+    "nn.MaxPool2d(3, stride=2, padding=1), then two nn.Conv2d(64, 64, kernel_size=3, padding=1). "
+    "How many input pixels wide is the receptive field of one output pixel of the second 3x3 "
+    "convolution?",
+    27, _STEM_MISTAKES, f"Go through the layers ({_STEM}) from the input, starting with size = 1, "
+                        "jump = 1: size += (k - 1) x jump, then jump *= stride.",
+    what="one number (the width, which equals the height)",
+    hint="Keep two numbers, size and jump, both 1 at the input. For each layer, first size += "
+         "(k - 1) x jump, then jump *= stride. The max-pool is a layer with a kernel and a stride too.",
+    solution="answer = 1 + 6 * 1 + 2 * 2 + 2 * 4 + 2 * 4  # jumps 1, 2, 4, 4: size 7, 11, 19, 27",
+    praise="right: 7, then 11 after the pool, then 19 and 27. The first two layers quarter the map, "
+           "so every later 3x3 adds 8 input pixels instead of 2: downsampling early is what lets a "
+           "stack of small kernels see the whole image.",
 )

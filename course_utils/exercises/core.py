@@ -273,7 +273,7 @@ def seeded(seed: int = 0) -> Iterator[None]:
 def all_exercises() -> dict[str, "Exercise"]:
     """Every ``Exercise`` of every notebook, keyed ``"module.name"`` (``"mnist_resnet.flatten_size"``).
 
-    Names repeat across notebooks (``flatten_size``, ``residual_block``), hence the module.
+    Names repeat across notebooks (``residual_block``), hence the module.
     """
     found: dict[str, Exercise] = {}
     for module_name in NOTEBOOK_MODULES:
