@@ -60,21 +60,30 @@ def one_run(name: str, seed: int, loaders: tuple, steps: int, device: torch.devi
             "val_acc": evaluate(model, val_loader, device=device)["accuracy"]}
 
 
-def markdown(results: dict[str, list[dict]], steps: int) -> str:
-    """Each network's final training loss and validation accuracy: mean ± sd over the seeds."""
+def markdown(results: dict[str, list[dict]], steps: int, at: list[int] | None = None) -> str:
+    """Each network's training loss and validation accuracy: mean ± sd over the seeds.
+
+    The loss is the mean of the last ``tail_length(steps)`` steps, at the end and,
+    for each step in ``at``, over the same number of steps ending there.
+    """
     tail = tail_length(steps)
+    points = [p for p in (at or []) if tail <= p < steps] + [steps]
 
     def spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
         values = [scale * v for v in values]
-        sd = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else " (one seed)"
+        sd = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
         return f"{statistics.mean(values):.{digits}f}{sd}"
 
-    lines = [f"| network | training loss, last {tail} of {steps} steps | validation accuracy, % | seeds |",
-             "| --- | --- | --- | --- |"]
+    def loss_at(run: dict, point: int) -> float:
+        return statistics.mean(run["losses"][point - tail:point])
+
+    columns = " | ".join(f"training loss, steps {p - tail + 1:,}-{p:,}" for p in points)
+    lines = [f"| network | {columns} | validation accuracy, % (at step {steps:,}) | seeds |",
+             "| --- | " + "--- | " * len(points) + "--- | --- |"]
     for name, runs in results.items():
         if runs:
-            lines.append(f"| {name} | {spread([r['final_loss'] for r in runs])} | "
-                         f"{spread([r['val_acc'] for r in runs], 100, 1)} | {len(runs)} |")
+            losses = " | ".join(spread([loss_at(r, p) for r in runs]) for p in points)
+            lines.append(f"| {name} | {losses} | {spread([r['val_acc'] for r in runs], 100, 1)} | {len(runs)} |")
     return "\n".join(lines)
 
 
@@ -83,11 +92,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=200, help="training steps of 128 images (default 200)")
     parser.add_argument("--val-size", type=int, default=500, help="training images held out (default 500)")
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
+    parser.add_argument("--at", type=int, nargs="+", metavar="STEP",
+                        help="also give the training loss at these steps (with --table too)")
     add_study_options(parser, seeds=range(3))
     args = parser.parse_args(argv)
     if args.table:
-        steps = json.loads(Path(args.table).read_text())["args"]["steps"]
-        return print_table(args.table, lambda results: markdown(results, steps), key="results")
+        saved = json.loads(Path(args.table).read_text())["args"]
+        at = args.at or saved.get("at")
+        return print_table(args.table, lambda results: markdown(results, saved["steps"], at), key="results")
 
     device = get_device()
     train_loader, val_loader, _ = get_loaders("cifar10", batch_size=128, val_size=args.val_size, augment=True,
@@ -99,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
                         lambda name, seed: one_run(name, seed, (train_loader, val_loader), args.steps, device),
                         args.json, describe=lambda run: f"training loss {run['final_loss']:.3f}, "
                                                         f"validation {run['val_acc']:.1%}")
-    report["markdown"] = markdown(results, args.steps)
+    report["markdown"] = markdown(results, args.steps, args.at)
     print(report["markdown"])
     write_json(report, args.json)
     return report

@@ -1,4 +1,4 @@
-"""Notebook 08's figures: d2l's training loop against ``fit``, and a run of the 0.17 recipe.
+"""Notebook 09's figures: d2l's training loop against ``fit``, and a run of the 0.17 recipe.
 
 Two measurements of d2l's ResNet-18 on Fashion-MNIST at 96x96:
 

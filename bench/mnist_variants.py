@@ -1,4 +1,4 @@
-"""Notebook 07's table: the MNIST ResNet and its two variants, over several seeds, chosen on validation.
+"""Notebook 08's table: the MNIST ResNet and its two variants, over several seeds, chosen on validation.
 
 The recipe of the notebook (Adam, learning rate 1e-3, batches of 64, 10
 epochs) for three blocks: the original one (no activation between its two

@@ -45,7 +45,7 @@ import course_utils
 from course_utils.config import get_device
 from course_utils.data import DeviceLoader, default_num_workers
 from course_utils.datasets import MEAN, STD, get_transforms
-from course_utils.fast import autocast_dtype, prepare_model
+from course_utils.fast import autocast_dtype, device_name, prepare_model, sync
 from course_utils.models import resnet18
 from course_utils.train import fit
 
@@ -83,13 +83,6 @@ def pil_loader(images, labels, batch_size: int, tutorial: bool = False) -> DataL
 def device_loader(images, labels, batch_size: int, device, channels_last: bool) -> DeviceLoader:
     return DeviceLoader(images, labels, batch_size=batch_size, mean=MEAN["cifar10"], std=STD["cifar10"],
                         device=device, shuffle=True, augment=True, channels_last=channels_last)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def time_pipeline(loader, device, epochs: int = 2) -> float:
@@ -155,14 +148,6 @@ def versions(device: torch.device) -> dict[str, str]:
 def load_average() -> float | None:
     """How busy the machine was (Unix only): figures taken beside other jobs are lower."""
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return str(device)
 
 
 def main(argv: list[str] | None = None) -> dict:

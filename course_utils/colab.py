@@ -7,7 +7,7 @@ asks for its checkpoint path through ``checkpoint_path``, which points into
 Drive when Drive is mounted and stays local everywhere else::
 
     mount_drive()                                       # on Colab: asks once for permission
-    CHECKPOINT = checkpoint_path("runs/04_resnet18/best.pt")
+    CHECKPOINT = checkpoint_path("runs/06_resnet18_training/best.pt")
     fit(..., checkpoint=CHECKPOINT, resume=True)        # after a disconnect: run it again
 
 Outside Colab both calls change nothing, so the same cells run in JupyterLab.
@@ -75,8 +75,8 @@ def mount_drive(mount: str | os.PathLike = DRIVE_MOUNT) -> Path | None:
 def checkpoint_path(relative: str | os.PathLike, *, mount: str | os.PathLike = DRIVE_MOUNT) -> Path:
     """Where to keep a checkpoint: on Google Drive when it is mounted, else where it was asked for.
 
-    ``relative`` is the local path, e.g. ``"runs/04_resnet18/best.pt"``. With Drive
-    mounted it becomes ``/content/drive/MyDrive/resnet-hands-on/runs/04_resnet18/best.pt``,
+    ``relative`` is the local path, e.g. ``"runs/06_resnet18_training/best.pt"``. With Drive
+    mounted it becomes ``/content/drive/MyDrive/resnet-hands-on/runs/06_resnet18_training/best.pt``,
     so re-running ``fit(..., resume=True)`` in a new runtime finds it.
 
     >>> checkpoint_path("runs/05/best.pt")  # not on Colab  # doctest: +SKIP

@@ -148,15 +148,15 @@ def pick(full, *, short=None, smoke, run: str = "full"):
 def run_dir(notebook: str, **settings: object) -> Path:
     """The folder for one training run's checkpoint and logs, named by its settings.
 
-    ``run_dir("07_mnist_resnet", epochs=10, lr=1e-3)`` is
-    ``runs/07_mnist_resnet/epochs10-lr0.001`` (relative to the notebook), so a
+    ``run_dir("08_mnist_resnet", epochs=10, lr=1e-3)`` is
+    ``runs/08_mnist_resnet/epochs10-lr0.001`` (relative to the notebook), so a
     run with other settings never resumes from this one's checkpoint. In smoke
     mode it is a new temporary folder on every call instead: a rehearsal (or
     the test suite) leaves nothing behind, and never finds an old checkpoint.
     The folder is not created here, except the temporary one.
 
-    >>> run_dir("07_mnist_resnet", epochs=10, lr=1e-3).as_posix()  # doctest: +SKIP
-    'runs/07_mnist_resnet/epochs10-lr0.001'
+    >>> run_dir("08_mnist_resnet", epochs=10, lr=1e-3).as_posix()  # doctest: +SKIP
+    'runs/08_mnist_resnet/epochs10-lr0.001'
     """
     if is_smoke():
         return Path(tempfile.mkdtemp(prefix=f"course-smoke-{notebook}-"))

@@ -141,10 +141,27 @@ def test_cifar_degradation_trains_the_papers_four_networks_and_tables_them(tmp_p
         (run,) = runs
         assert len(run["losses"]) == 2 and all(math.isfinite(v) for v in run["losses"]) and 0 <= run["val_acc"] <= 1
     assert report["scale"].startswith("CIFAR-10") and "2 steps of 128" in report["scale"]
-    assert "| plain-56 | " in report["markdown"] and "last 2 of 2 steps" in report["markdown"]
+    assert "| plain-56 | " in report["markdown"] and "training loss, steps 1-2 |" in report["markdown"]
     table = subprocess.run([sys.executable, str(SCRIPT.parent / "cifar_degradation.py"), "--table",
                             str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and report["markdown"] in table.stdout
+
+
+def test_cifar_degradation_table_gives_the_loss_at_chosen_steps_with_the_spread_over_seeds():
+    sys.path.insert(0, str(SCRIPT.parent))  # the script imports its neighbours
+    try:
+        spec = importlib.util.spec_from_file_location("cifar_degradation", SCRIPT.parent / "cifar_degradation.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    runs = [{"losses": [2.0] * 16 + [1.0] * 4 + [0.5] * 20, "val_acc": 0.4},
+            {"losses": [2.0] * 16 + [3.0] * 4 + [0.5] * 20, "val_acc": 0.6}]
+    table = module.markdown({"plain-20": runs, "plain-56": []}, 40, at=[20, 2, 40])  # 2 and 40: no extra column
+    header, _, row = table.splitlines()
+    assert header == ("| network | training loss, steps 17-20 | training loss, steps 37-40 | "
+                      "validation accuracy, % (at step 40) | seeds |")
+    assert row == "| plain-20 | 2.000 ± 1.414 | 0.500 ± 0.000 | 50.0 ± 14.1 | 2 |"
 
 
 @pytest.mark.slow
@@ -177,7 +194,7 @@ ROOT = SCRIPT.parent.parent
 MEASURED_TABLES = {
     "activation_study.json": "02_cifar10_sequential_cnn.ipynb",
     "degradation_study.json": "03_residual_blocks.ipynb",
-    "mnist_variants.json": "07_mnist_resnet.ipynb",
+    "mnist_variants.json": "08_mnist_resnet.ipynb",
 }
 
 
@@ -200,7 +217,7 @@ def test_notebook_table_is_the_committed_report_of_its_script(report_name):
 def test_d2l_figures_in_notebook_06_and_readme_are_the_committed_report():
     report = json.loads((ROOT / "bench" / "results" / "d2l_fashion.json").read_text())
     loops, (run,) = report["loops"], report["results"]["0.17 recipe"]
-    notebook = _markdown_text(ROOT / "notebooks" / "08_fashion_mnist_resnet18_d2l.ipynb")
+    notebook = _markdown_text(ROOT / "notebooks" / "09_fashion_mnist_resnet18_d2l.ipynb")
     readme = (ROOT / "README.md").read_text()
     for text in (notebook, readme):
         assert f"{loops['fit_loss']:.3f}" in text and f"{run['test_acc']:.3f}" in text

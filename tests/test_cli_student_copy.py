@@ -421,7 +421,7 @@ def test_rerun_over_an_unedited_copy_is_fine_and_says_unchanged(tmp_path, capsys
 
 def test_every_copy_is_checked_before_any_is_written_and_each_edited_one_is_named(tmp_path, capsys):
     sources = real_notebooks(tmp_path / "notebooks", "01_conv2d_output_size.ipynb",
-                             "03_residual_blocks.ipynb", "07_mnist_resnet.ipynb")
+                             "03_residual_blocks.ipynb", "08_mnist_resnet.ipynb")
     out = tmp_path / "student"
     assert main(["student-copy", *map(str, sources), "--out", str(out)]) == 0
     first, second, third = (out / s.name for s in sources)

@@ -60,15 +60,15 @@ def test_pick_chooses_smoke_then_short_then_full(monkeypatch):
 
 def test_run_dir_is_named_by_the_settings_outside_smoke_mode(monkeypatch):
     monkeypatch.delenv("COURSE_SMOKE", raising=False)
-    path = config.run_dir("07_mnist_resnet", epochs=10, lr=1e-3, batch=64)
-    assert path.as_posix() == "runs/07_mnist_resnet/epochs10-lr0.001-batch64"
-    assert config.run_dir("07_mnist_resnet", epochs=10, lr=1e-2, batch=64) != path
+    path = config.run_dir("08_mnist_resnet", epochs=10, lr=1e-3, batch=64)
+    assert path.as_posix() == "runs/08_mnist_resnet/epochs10-lr0.001-batch64"
+    assert config.run_dir("08_mnist_resnet", epochs=10, lr=1e-2, batch=64) != path
     assert not path.exists()  # named, not made: fit makes it when it saves
 
 
 def test_run_dir_in_smoke_mode_is_a_new_empty_temporary_folder_each_time(monkeypatch):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    a, b = config.run_dir("07_mnist_resnet", epochs=1), config.run_dir("07_mnist_resnet", epochs=1)
+    a, b = config.run_dir("08_mnist_resnet", epochs=1), config.run_dir("08_mnist_resnet", epochs=1)
     try:
         assert a != b and a.is_dir() and not any(a.iterdir())
         assert Path(tempfile.gettempdir()) in a.parents and "runs" not in a.parts

@@ -307,7 +307,7 @@ TABLE: dict[str, Row] = {
     "resnet_family.gradient_fraction": Row([0.5, 0.49, "0.5", 0.51],
                                            [(1, "pre-activation"), (0.5 ** 10, "relu(relu(x))"),
                                             (0, "passes the gradient unchanged"), (0.25, "one ReLU decides")]),
-    # 06_resnet18_gpu_training
+    # 06_resnet18_training
     "resnet18.stage_shapes": Row([[(64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)],
                                   [[64, 8, 8], [128, 4, 4], [256, 2, 2], [512, 1, 1]],
                                   [torch.Size([1, 64, 8, 8]), torch.Size([1, 128, 4, 4]),
@@ -332,7 +332,20 @@ TABLE: dict[str, Row] = {
                                        (H.examples_per_s[-1], "last epoch"),
                                        (7 * 50_000 / sum(H.seconds), "validation images"),
                                        (sum(H.seconds) / (len(H) * resnet18.EXAMPLE_TRAIN_SIZE), "seconds per image")]),
-    # 07_mnist_resnet
+    # 07_resnet18_fast
+    "resnet18_fast.loader_bound": Row([1 / 0.30, 3.33, 3.3, "3.33", 10 / 3],
+                                      [(1 / 0.38, "loading only"), (0.7, "share of time removed"),
+                                       (70, "in percent"), (1 / 0.7, "other way round"), (0.3, "share of time left"),
+                                       (2.33, "add the 1 back"), ("fast", "a factor")]),
+    "resnet18_fast.dataset_bytes": Row([184.32, 184, 184.3, "184.32", 60_000 * 3 * 32 * 32 / 1e6],
+                                       [(737.28, "float32"), (61.44, "3 colour channels"), (153.6, "training images alone"),
+                                        (175.78, "MiB"), (184_320_000, "number of bytes"), (1474.56, "bits"),
+                                        ("184 MB", "one number of megabytes")]),
+    "resnet18_fast.step_speedup": Row([2300 / 1200, 1.92, 1.9, "1.92"],
+                                      [(2300 / 900, "compares with the baseline"), (2300 / 1100, "two above"),
+                                       (1100, "difference"), (1200 / 2300, "upside down"),
+                                       (3200 / 1200, "which come after it"), (3200 / 900, "whole ladder")]),
+    # 08_mnist_resnet
     "mnist_resnet.flatten_size": Row([375, 375.0, 15 * 5 * 5],
                                      [(735, "kept the size"), (1500, "second max-pool"), (500, "20 to 15"),
                                       ((15, 5, 5), "give its length"), ("three hundred", "one number")]),
@@ -352,7 +365,7 @@ TABLE: dict[str, Row] = {
                                      (lambda acc, best: acc > (best or 0), "`best is None`"),
                                      (lambda acc, best: acc > best, "deal with `best is None`"),
                                      (lambda acc, best: None, "forget `return`")]),
-    # 08_fashion_mnist_resnet18_d2l
+    # 09_fashion_mnist_resnet18_d2l
     "d2l_resnet.stem_size": Row([24, 24.0, (24, 24)],
                                 [(48, "max-pool"), (23, "one short"), (56, "224x224"), (96, "not size-preserving")]),
     "d2l_resnet.padding_matters": Row([98, 90, 93, 94, 97, 98.0],
@@ -371,7 +384,7 @@ TABLE: dict[str, Row] = {
                                        [(235.8, "multiply by the 10 epochs"), (2357, "round rather than cut off"),
                                         (70_000 * 10 / 254.5, "test images"), (9.2, "batches per second"),
                                         (2400, "metric[2] * num_epochs")]),
-    # 09_visualizing_residual_connections
+    # 10_visualizing_residual_connections
     "visualizing.count_adds": Row([8, 8.0, 4 * 2], [(2, "one stage"), (4, "two blocks"), (16, "3x3 convolutions"),
                                                     (9, "AddmmBackward0")]),
     "visualizing.layer4_size": Row([4, 4.0, (4, 4), torch.Size([4, 4])],
@@ -384,7 +397,7 @@ TABLE: dict[str, Row] = {
     "visualizing.stride_speedup": Row([4, 4.0, 2 * 2, 3.9],
                                       [(2, "*and* the width"), (0.25, "fraction of the work left"),
                                        (16, "applied once"), (1, "grows with the number")]),
-    # 10_from_notebook_to_multi_gpu
+    # 11_from_notebook_to_multi_gpu
     "multi_gpu.per_rank_batch": Row([64, 64.0, 512 // (2 * 4)],
                                     [(128, "GPUs of one machine"), (256, "machines only"), (512, "global batch"),
                                      (4096, "not multiplied")]),

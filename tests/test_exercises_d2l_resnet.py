@@ -1,4 +1,4 @@
-"""The exercises of 08_fashion_mnist_resnet18_d2l accept right answers and explain typical wrong ones."""
+"""The exercises of 09_fashion_mnist_resnet18_d2l accept right answers and explain typical wrong ones."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The exercises of 07_mnist_resnet accept right answers and explain typical wrong ones."""
+"""The exercises of 08_mnist_resnet accept right answers and explain typical wrong ones."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The exercises of 06_resnet18_gpu_training accept right answers and explain typical wrong ones."""
+"""The exercises of 06_resnet18_training accept right answers and explain typical wrong ones."""
 from __future__ import annotations
 
 import pytest

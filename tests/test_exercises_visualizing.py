@@ -1,4 +1,4 @@
-"""The exercises of 09_visualizing_residual_connections accept right answers and explain wrong ones."""
+"""The exercises of 10_visualizing_residual_connections accept right answers and explain wrong ones."""
 from __future__ import annotations
 
 import pytest

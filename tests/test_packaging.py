@@ -42,7 +42,7 @@ COLAB = {"torch": "2.11.0", "torchvision": "0.26.0", "numpy": "2.1.3", "matplotl
          "graphviz": "0.21", "pillow": "11.3.0"}
 
 #: Imports that need no runtime dependency, and why.
-OPTIONAL = {"d2l": "installed with --no-deps for notebook 08 (its pins break modern Python); "
+OPTIONAL = {"d2l": "installed with --no-deps for notebook 09 (its pins break modern Python); "
                    "course_utils.d2l_compat imports it inside a function and says how to install it"}
 KERNEL = {"IPython": "every Jupyter kernel has it (ipykernel, ipywidgets and Colab depend on it)",
           "matplotlib_inline": "ipykernel depends on it: it draws the inline plots"}

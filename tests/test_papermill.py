@@ -57,7 +57,7 @@ def test_papermill_runs_a_notebook_with_run_short_in_smoke_mode(tmp_path, monkey
     monkeypatch.setenv("COURSE_SMOKE", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     out = tmp_path / "05_short.ipynb"
-    done = subprocess.run([sys.executable, "-m", "papermill", str(REPO_ROOT / "notebooks" / "07_mnist_resnet.ipynb"),
+    done = subprocess.run([sys.executable, "-m", "papermill", str(REPO_ROOT / "notebooks" / "08_mnist_resnet.ipynb"),
                            str(out), "-p", "RUN", "short", "--cwd", str(tmp_path), "-k", "python3"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -85,7 +85,7 @@ def derived_sizes(path, tmp_path, **parameters) -> str:
 
 def test_papermill_parameters_change_the_derived_sizes(tmp_path):
     pytest.importorskip("papermill")
-    path = REPO_ROOT / "notebooks" / "07_mnist_resnet.ipynb"
+    path = REPO_ROOT / "notebooks" / "08_mnist_resnet.ipynb"
     full = derived_sizes(path, tmp_path)
     short = derived_sizes(path, tmp_path, RUN="short", BATCH_SIZE=32)
     assert "10 epoch(s) per training run, in batches of 64" in full

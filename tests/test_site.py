@@ -3,7 +3,7 @@
 The fast tests pin down the pieces (the scale chosen, the scale note, the
 public edition of an exercise, widgets as text, the index and its manifest,
 where the site may go). The slow ones build a real site in smoke mode from two
-notebooks (01, which trains nothing and draws figures, and 07, which trains),
+notebooks (01, which trains nothing and draws figures, and 08, which trains),
 rebuild 01 alone into it, and open it in Debian's headless Chromium, from
 file:// and from a static server on 127.0.0.1, as a reader would: a figure is
 drawn, an exercise's question is shown and its solution is not, and the page
@@ -33,7 +33,7 @@ from course_utils.website.scale import expected_minutes, kernel_env, scale_note
 from test_browser import CHROMIUM, offline_chromium
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
-SITE_NOTEBOOKS = [NOTEBOOKS / "01_conv2d_output_size.ipynb", NOTEBOOKS / "07_mnist_resnet.ipynb"]
+SITE_NOTEBOOKS = [NOTEBOOKS / "01_conv2d_output_size.ipynb", NOTEBOOKS / "08_mnist_resnet.ipynb"]
 #: The first exercise of 01, its solution line, and what its check says when the answer is right.
 QUESTION = "conv_arithmetic.output_size"
 SOLUTION = "answer = (224 + 2 * 2 - 11) // 4 + 1"
@@ -62,15 +62,15 @@ def exercise_notebook() -> nbformat.NotebookNode:
 
 def test_auto_scale_takes_the_largest_run_that_the_notebooks_own_estimate_fits_in_the_budget():
     estimates = {name: expected_minutes(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4))
-                 for name in ("01_conv2d_output_size", "02_cifar10_sequential_cnn", "06_resnet18_gpu_training")}
+                 for name in ("01_conv2d_output_size", "02_cifar10_sequential_cnn", "06_resnet18_training")}
     assert estimates["01_conv2d_output_size"] is None  # trains nothing: no estimate
-    assert estimates["06_resnet18_gpu_training"]["short"]["cpu"] > 30
+    assert estimates["06_resnet18_training"]["short"]["cpu"] > 30
     on_cpu = {name: choose_scale("auto", CPU, minutes) for name, minutes in estimates.items()}
     on_gpu = {name: choose_scale("auto", GPU, minutes) for name, minutes in estimates.items()}
     assert on_cpu == {"01_conv2d_output_size": "full", "02_cifar10_sequential_cnn": "short",
-                      "06_resnet18_gpu_training": "smoke"}  # 02: full 70 min, short 18; 04: short 300
+                      "06_resnet18_training": "smoke"}  # 02: full 70 min, short 18; 06: short 300
     assert set(on_gpu.values()) == {"full"}
-    assert choose_scale("short", CPU, estimates["06_resnet18_gpu_training"]) == "short"  # asked for: as asked
+    assert choose_scale("short", CPU, estimates["06_resnet18_training"]) == "short"  # asked for: as asked
     with pytest.raises(ValueError, match="scale must be"):
         choose_scale("huge", CPU, None)
 
@@ -91,7 +91,7 @@ def test_scale_note_states_the_scale_device_versions_date_and_data():
 
 
 def test_run_is_injected_after_the_parameters_cell_as_papermill_does_and_not_in_smoke_mode():
-    nb = nbformat.read(NOTEBOOKS / "07_mnist_resnet.ipynb", as_version=4)
+    nb = nbformat.read(NOTEBOOKS / "08_mnist_resnet.ipynb", as_version=4)
     given = with_run(nb, "short")
     tags = [cell.metadata.get("tags", []) for cell in given.cells]
     params = next(i for i, t in enumerate(tags) if "parameters" in t)
@@ -211,14 +211,14 @@ def test_a_failing_notebook_fails_the_build_with_its_name_cell_and_error(tmp_pat
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, course_data) -> Path:
-    """The site of notebooks 01 and 07, built in smoke mode, then 01 rebuilt alone (about 40 s on a 2-core CPU)."""
+    """The site of notebooks 01 and 08, built in smoke mode, then 01 rebuilt alone (about 40 s on a 2-core CPU)."""
     out = tmp_path_factory.mktemp("site")
     before = sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("*"))
     with pytest.MonkeyPatch.context() as env:  # the kernels read the tests' datasets
         env.setenv("COURSE_DATA_DIR", str(course_data.root))
         pages = build_site(SITE_NOTEBOOKS, out, "smoke", timeout=600)
         assert [page.error for page in pages] == [None, None]
-        again = build_site(SITE_NOTEBOOKS[:1], out, "smoke", timeout=600)  # 01 alone, rebuilt: 07 stays listed
+        again = build_site(SITE_NOTEBOOKS[:1], out, "smoke", timeout=600)  # 01 alone, rebuilt: 08 stays listed
         assert [page.name for page in again] == ["01_conv2d_output_size"] and again[0].error is None
     assert sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("*")) == before, "the build wrote into notebooks/"
     return out
@@ -282,12 +282,12 @@ def test_the_index_served_over_http_links_each_page_and_states_the_scale(site, s
         page.goto(f"{server}/index.html")
         assert page.locator("h1").inner_text() == "ResNet, hands-on"
         assert "the table says at which scale" in page.locator("#scale-note").inner_text()
-        assert page.locator("table a").count() == 2  # rebuilding 01 kept 07's page
-        assert all(row.startswith(("01 · ", "07 · ")) and "smoke mode, " in row
+        assert page.locator("table a").count() == 2  # rebuilding 01 kept 08's page
+        assert all(row.startswith(("01 · ", "08 · ")) and "smoke mode, " in row
                    for row in page.locator("tbody tr").all_inner_texts())
-        page.get_by_role("link", name="07 · A small ResNet for MNIST").click()
+        page.get_by_role("link", name="08 · A small ResNet for MNIST").click()
         page.wait_for_load_state()
-        assert page.url.endswith("/07_mnist_resnet.html")
+        assert page.url.endswith("/08_mnist_resnet.html")
         assert "Outputs computed at: smoke mode" in page.locator("#scale-note").inner_text()
         widths = figures_drawn(page)
         assert widths and all(width > 0 for width in widths), widths

@@ -2,7 +2,7 @@
 
     python -m course_utils site                       # each notebook as large as this machine allows, into build/site/
     python -m course_utils site --scale smoke         # every notebook in about a minute (CI, a rehearsal)
-    python -m course_utils site notebooks/07_mnist_resnet.ipynb --scale short --out /tmp/site
+    python -m course_utils site notebooks/08_mnist_resnet.ipynb --scale short --out /tmp/site
 
 Each notebook is executed in a temporary folder (the source notebooks stay
 output-free), at ``--scale``: ``auto`` takes for each notebook the largest scale

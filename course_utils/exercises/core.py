@@ -24,11 +24,12 @@ NOTEBOOK_MODULES = {
     "cifar_cnn": "02_cifar10_sequential_cnn",
     "residual_blocks": "03_residual_blocks",
     "resnet_family": "04_resnet_family",
-    "resnet18": "06_resnet18_gpu_training",
-    "mnist_resnet": "07_mnist_resnet",
-    "d2l_resnet": "08_fashion_mnist_resnet18_d2l",
-    "visualizing": "09_visualizing_residual_connections",
-    "multi_gpu": "10_from_notebook_to_multi_gpu",
+    "resnet18": "06_resnet18_training",
+    "resnet18_fast": "07_resnet18_fast",
+    "mnist_resnet": "08_mnist_resnet",
+    "d2l_resnet": "09_fashion_mnist_resnet18_d2l",
+    "visualizing": "10_visualizing_residual_connections",
+    "multi_gpu": "11_from_notebook_to_multi_gpu",
 }
 
 

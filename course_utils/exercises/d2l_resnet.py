@@ -1,4 +1,4 @@
-"""Exercises of ``08_fashion_mnist_resnet18_d2l``: d2l's ResNet-18 on 96x96 Fashion-MNIST.
+"""Exercises of ``09_fashion_mnist_resnet18_d2l``: d2l's ResNet-18 on 96x96 Fashion-MNIST.
 
 * ``stem_size``          the side of the map that leaves d2l's stem for a 96x96 image (24)
 * ``padding_matters``    an input size where the stem's padding 2 and 3 disagree

@@ -1,4 +1,4 @@
-"""Exercises of ``07_mnist_resnet``: the small MNIST residual network, its block and its checkpoint.
+"""Exercises of ``08_mnist_resnet``: the small MNIST residual network, its block and its checkpoint.
 
 * ``flatten_size``      how many numbers per image reach the linear layer (375)
 * ``block_parameters``  the parameters of the first residual block, biases included

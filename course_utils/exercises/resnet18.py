@@ -1,4 +1,4 @@
-"""Exercises of ``06_resnet18_gpu_training``: ResNet-18's stages, its stem and a training run.
+"""Exercises of ``06_resnet18_training``: ResNet-18's stages, its stem and a training run.
 
 * ``stage_shapes``       the output shape of each stage for a 32x32 image and the ImageNet stem
 * ``make_layer``         write one stage: a first block that may change the shape, then the rest

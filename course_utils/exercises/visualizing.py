@@ -1,4 +1,4 @@
-"""Exercises of ``09_visualizing_residual_connections``: reading graphs, shapes and speed-ups.
+"""Exercises of ``10_visualizing_residual_connections``: reading graphs, shapes and speed-ups.
 
 * ``count_adds``      how many skip connections (``AddBackward0`` nodes) ResNet-18 has
 * ``layer4_size``     the height of layer4's output for a given stem stride and input

@@ -26,8 +26,8 @@ from course_utils.website.scale import kernel_env
 class NotebookFailedError(RuntimeError):
     """A notebook that did not run to the end: which one, in which cell, and the error.
 
-    >>> str(NotebookFailedError("07_mnist_resnet.ipynb", 12, "x = 1 / 0", "ZeroDivisionError: division by zero"))
-    '07_mnist_resnet.ipynb failed in cell 12 (x = 1 / 0): ZeroDivisionError: division by zero'
+    >>> str(NotebookFailedError("08_mnist_resnet.ipynb", 12, "x = 1 / 0", "ZeroDivisionError: division by zero"))
+    '08_mnist_resnet.ipynb failed in cell 12 (x = 1 / 0): ZeroDivisionError: division by zero'
     """
 
     def __init__(self, notebook: str, cell: int | None, source: str, error: str) -> None:
