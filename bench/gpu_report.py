@@ -1,6 +1,6 @@
 """One command that runs the course's GPU paths on this machine and writes what they measured.
 
-From the repository root, on a machine with a GPU (about 8 minutes on one data-centre GPU)::
+From the repository root, on a machine with a GPU (8 to 12 minutes on one data-centre GPU)::
 
     python bench/gpu_report.py --data DIR --out gpu-report
 
@@ -26,8 +26,10 @@ MNIST travels best. The parts, in the order they run (``--parts`` picks some):
 
 Each part runs as its own process with its own time limit; one that fails or runs out of time is
 recorded with its error, and the next one starts. ``OUT/report.json`` and ``OUT/report.md`` are
-rewritten after every part, so a run cut short keeps what it measured. Both name the GPU, its
-driver, the CUDA and torch versions and the date.
+rewritten after every part, so a run cut short keeps what it measured, and a later run into the
+same ``OUT`` on the same machine adds its parts to the earlier ones (run it in two calls where a
+command may only run ten minutes). Both name the GPU, its driver, the CUDA and torch versions
+and the date.
 
 A machine without internet needs the data and the Python packages brought along; on a machine
 with both, ``python bench/gpu_report.py --stage DIR`` copies the datasets (gzipping IDX files)
@@ -245,6 +247,20 @@ def download_wheels(folder: Path, python_version: str) -> None:
     subprocess.run([*download, "--no-deps", *WHEELS_ON_TORCH], check=True)
 
 
+def earlier_parts(path: Path, quick: bool) -> dict[str, Any]:
+    """The parts an earlier run wrote into the same report at the same scale, to keep beside the new ones.
+
+    So that the report can run in several calls (``--parts speed notebooks``, then the rest)
+    where one command may only run for a few minutes.
+    """
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    same_scale = earlier.get("scale") == ("quick (CPU-sized)" if quick else "full")
+    same_machine = earlier.get("machine", {}).get("device") == device_facts()["device"]
+    return earlier.get("parts", {}) if same_scale and same_machine else {}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("gpu-report"), help="where the report goes (default gpu-report)")
@@ -282,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         env.update(COURSE_DATA_DIR=str(unpacked_data(data.resolve(), Path(work))),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         report = {"machine": device_facts(), "scale": "quick (CPU-sized)" if args.quick else "full",
-                  "data": str(data), "parts": {}}
+                  "data": str(data), "parts": earlier_parts(out / "report.json", args.quick)}
         for part in args.parts:
             part_env = {**env, "COURSE_SMOKE": "1"} if part == "notebooks" else env
             limit = (QUICK_LIMITS if args.quick else TIME_LIMITS)[part]

@@ -103,6 +103,17 @@ def test_staged_data_is_gzipped_and_unpacked_again_where_the_report_runs(gpu_rep
     assert gpu_report.unpacked_data(first, tmp_path / "work") == first  # nothing gzipped: read in place
 
 
+def test_a_second_run_into_the_same_folder_keeps_the_first_runs_parts(gpu_report, tmp_path):
+    path = tmp_path / "report.json"
+    device = gpu_report.device_facts()["device"]
+    path.write_text(json.dumps({"machine": {"device": device}, "scale": "full", "parts": {"speed": {"status": "ok"}}}))
+    assert gpu_report.earlier_parts(path, quick=False) == {"speed": {"status": "ok"}}
+    assert gpu_report.earlier_parts(path, quick=True) == {}  # another scale: not mixed
+    path.write_text(json.dumps({"machine": {"device": "another GPU"}, "scale": "full", "parts": {"speed": {}}}))
+    assert gpu_report.earlier_parts(path, quick=False) == {}
+    assert gpu_report.earlier_parts(tmp_path / "none.json", quick=False) == {}
+
+
 def test_the_report_names_a_missing_data_folder(gpu_report, tmp_path, capsys):
     with pytest.raises(SystemExit):
         gpu_report.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
