@@ -194,6 +194,7 @@ ROOT = SCRIPT.parent.parent
 MEASURED_TABLES = {
     "activation_study.json": "02_cifar10_sequential_cnn.ipynb",
     "degradation_study.json": "03_residual_blocks.ipynb",
+    "cifar_degradation.json": "05_cifar_degradation.ipynb",
     "mnist_variants.json": "08_mnist_resnet.ipynb",
 }
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from course_utils.exercises import resnet18 as ex
-from course_utils.models import ResidualBlock, count_parameters, resnet18
+from course_utils.models import ResidualBlock, conv3x3, count_parameters, resnet18
 
 # --- stage_shapes ---------------------------------------------------------------
 
@@ -220,3 +220,53 @@ def test_unfinished_answers_are_not_done_yet(exercise):
 def test_value_exercises_reject_text_without_crashing(exercise):
     result = exercise.check("a lot")
     assert not result.passed and result.done and "not 'a lot'" in result.message
+
+
+# --- layer4_size ----------------------------------------------------------------
+
+def test_layer4_size_accepts_4_which_the_real_model_gives():
+    model = resnet18()
+    model.conv1 = conv3x3(3, 64, stride=2)
+    seen = {}
+
+    def remember(module, inputs, output):
+        seen["shape"] = output.shape
+
+    model.layer4.register_forward_hook(remember)
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 64, 64))
+    assert seen["shape"][-1] == 4
+    assert ex.layer4_size.check(4).passed
+    assert ex.layer4_size.check((4, 4)).passed
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (8, "stride-1 stem"),
+    (2, "layer1 keeps the size"),
+    (16, "layer2's output"),
+    (512, "channel count"),
+])
+def test_layer4_size_explains_typical_mistakes(wrong, says):
+    result = ex.layer4_size.check(wrong)
+    assert not result.passed and says in result.message
+
+
+# --- stride_speedup -------------------------------------------------------------
+
+def test_stride_speedup_accepts_four():
+    assert ex.stride_speedup.check(4).passed
+    assert ex.stride_speedup.check(2 * 2).passed
+    assert ex.stride_speedup.check(3.9).passed
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (2, "height *and* the width"),
+    (0.25, "fraction"),
+    (16, "applied once"),
+    (1, "number of positions"),
+    (7, "height x width"),
+])
+def test_stride_speedup_explains_typical_mistakes(wrong, says):
+    result = ex.stride_speedup.check(wrong)
+    assert not result.passed and says in result.message

@@ -1,11 +1,14 @@
 """The exercises of 10_visualizing_residual_connections accept right answers and explain wrong ones."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from course_utils.exercises import visualizing as ex
-from course_utils.models import conv3x3, resnet18
+from course_utils.models import CifarResNet, resnet18
+from course_utils.skips import removable_blocks, residual_blocks
 
 # --- count_adds -----------------------------------------------------------------
 
@@ -28,79 +31,58 @@ def test_count_adds_explains_typical_miscounts(wrong, says):
     assert not result.passed and says in result.message
 
 
-# --- layer4_size ----------------------------------------------------------------
+# --- sum_norm -------------------------------------------------------------------
 
-def test_layer4_size_accepts_4_which_the_real_model_gives():
-    model = resnet18()
-    model.conv1 = conv3x3(3, 64, stride=2)
-    seen = {}
-
-    def remember(module, inputs, output):
-        seen["shape"] = output.shape
-
-    model.layer4.register_forward_hook(remember)
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 3, 64, 64))
-    assert seen["shape"][-1] == 4
-    assert ex.layer4_size.check(4).passed
-    assert ex.layer4_size.check((4, 4)).passed
+def test_sum_norm_accepts_the_norm_torch_computes_for_orthogonal_vectors():
+    x, f = torch.tensor([10.0, 0.0]), torch.tensor([0.0, 1.0])
+    real = (x + f).norm().item()
+    assert ex.sum_norm.check(real).passed
+    assert ex.sum_norm.check(math.sqrt(101)).passed and ex.sum_norm.check(10.05).passed
 
 
 @pytest.mark.parametrize("wrong, says", [
-    (8, "stride-1 stem"),
-    (2, "layer1 keeps the size"),
-    (16, "layer2's output"),
-    (512, "channel count"),
+    (11, "same way"), (9, "opposite"), (10, "a little"), (101, "square root"), (0.1, "ratio"), (10.5, "Pythagoras"),
 ])
-def test_layer4_size_explains_typical_mistakes(wrong, says):
-    result = ex.layer4_size.check(wrong)
+def test_sum_norm_explains_typical_mistakes(wrong, says):
+    result = ex.sum_norm.check(wrong)
     assert not result.passed and says in result.message
 
 
-# --- stage_channels -------------------------------------------------------------
+# --- unrolled_paths -------------------------------------------------------------
 
-def test_stage_channels_accepts_the_real_channel_counts():
-    model = resnet18()
-    real = [getattr(model, f"layer{k}")[-1].conv2.out_channels for k in range(1, 5)]
-    assert ex.stage_channels.check(real).passed
-    assert ex.stage_channels.check((64, 128, 256, 512)).passed
+def test_unrolled_paths_accepts_two_to_the_number_of_blocks_of_resnet20():
+    blocks = len(residual_blocks(CifarResNet(20)))
+    assert blocks == 9
+    assert ex.unrolled_paths.check(2 ** blocks).passed
+    assert sum(math.comb(blocks, k) for k in range(blocks + 1)) == 512  # every length of path, counted
 
 
 @pytest.mark.parametrize("wrong, says", [
-    ([64, 64, 128, 256], "into"),
-    ([512, 256, 128, 64], "reversed"),
-    ([16, 32, 64], "CifarResNet"),
-    ([64, 128, 256], "four numbers"),
-    ([64, 64, 64, 64], "doubles"),
-    ("64, 128", "list of four whole numbers"),
+    (9, "counts the blocks"), (18, "multiply"), (256, "8 blocks"), (1024, "10 blocks"), (20, "layers"), (100, "doubles"),
 ])
-def test_stage_channels_explains_typical_mistakes(wrong, says):
-    result = ex.stage_channels.check(wrong)
+def test_unrolled_paths_explains_typical_mistakes(wrong, says):
+    result = ex.unrolled_paths.check(wrong)
     assert not result.passed and says in result.message
 
 
-# --- stride_speedup -------------------------------------------------------------
+# --- plain_lesions --------------------------------------------------------------
 
-def test_stride_speedup_accepts_four():
-    assert ex.stride_speedup.check(4).passed
-    assert ex.stride_speedup.check(2 * 2).passed
-    assert ex.stride_speedup.check(3.9).passed
+def test_plain_lesions_accepts_what_removable_blocks_finds_in_the_plain_network():
+    real = len(removable_blocks(CifarResNet(20, shortcut="none")))
+    assert real == 7
+    assert ex.plain_lesions.check(real).passed
 
 
 @pytest.mark.parametrize("wrong, says", [
-    (2, "height *and* the width"),
-    (0.25, "fraction"),
-    (16, "applied once"),
-    (1, "number of positions"),
-    (7, "height x width"),
+    (9, "cannot take their place"), (8, "two blocks change the shape"), (6, "layer1's first block"),
+    (0, "identity"), (5, "channels or the size"),
 ])
-def test_stride_speedup_explains_typical_mistakes(wrong, says):
-    result = ex.stride_speedup.check(wrong)
+def test_plain_lesions_explains_typical_mistakes(wrong, says):
+    result = ex.plain_lesions.check(wrong)
     assert not result.passed and says in result.message
 
 
-@pytest.mark.parametrize("exercise", [ex.count_adds, ex.layer4_size, ex.stage_channels, ex.stride_speedup])
+@pytest.mark.parametrize("exercise", [ex.count_adds, ex.sum_norm, ex.unrolled_paths, ex.plain_lesions])
 def test_unanswered_exercises_are_not_done_yet(exercise):
     for answer in (..., None):
         result = exercise.check(answer)

@@ -24,6 +24,7 @@ NOTEBOOK_MODULES = {
     "cifar_cnn": "02_cifar10_sequential_cnn",
     "residual_blocks": "03_residual_blocks",
     "resnet_family": "04_resnet_family",
+    "cifar_degradation": "05_cifar_degradation",
     "resnet18": "06_resnet18_training",
     "resnet18_fast": "07_resnet18_fast",
     "mnist_resnet": "08_mnist_resnet",

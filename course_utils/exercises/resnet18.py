@@ -3,6 +3,8 @@
 * ``stage_shapes``       the output shape of each stage for a 32x32 image and the ImageNet stem
 * ``make_layer``         write one stage: a first block that may change the shape, then the rest
 * ``stem_savings``       how many parameters the CIFAR stem saves over the ImageNet stem
+* ``layer4_size``        the height of layer4's output for a stride-2 stem and a 64x64 image
+* ``stride_speedup``     how many times fewer multiply-adds a stride-2 stem costs
 * ``best_epoch``         which epoch of a run ``fit`` keeps as the best checkpoint
 * ``images_per_second``  the training throughput of a whole run, from its ``History``
 
@@ -16,12 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.exercises import Code, Exercise, first_problem, number_exercise, seeded, shape_exercise, when
+from course_utils.exercises import Code, Exercise, around, first_problem, number_exercise, seeded, shape_exercise, when
 from course_utils.models import ResidualBlock, count_parameters
 from course_utils.train import History
 
-__all__ = ["stage_shapes", "make_layer", "stem_savings", "best_epoch", "images_per_second",
-           "example_history", "EXAMPLE_TRAIN_SIZE", "EXAMPLE_VAL_SIZE"]
+__all__ = ["stage_shapes", "make_layer", "stem_savings", "layer4_size", "stride_speedup", "best_epoch",
+           "images_per_second", "example_history", "EXAMPLE_TRAIN_SIZE", "EXAMPLE_VAL_SIZE"]
 
 
 # --- stage_shapes ---
@@ -258,6 +260,54 @@ stem_savings = number_exercise(
     solution="answer = 64 * 3 * 7 * 7 - 64 * 3 * 3 * 3  # 9,408 - 1,728 = 7,680",
     praise="right: 7,680 parameters fewer, 0.07% of the model. Yet the CIFAR stem costs about 15 "
            "times more multiply-adds, because every stage works on 16 times more pixels.",
+)
+
+
+# --- layer4_size ---
+_LAYER4_MISTAKES = {
+    8: "8 is what a stride-1 stem gives (64 -> 64 -> 32 -> 16 -> 8); this stem has stride 2.",
+    2: "layer1 keeps the size (its blocks have stride 1): only layer2, layer3 and layer4 halve it.",
+    1: "only four halvings happen (the stem and layer2-4), not six: 64 / 2**4.",
+    16: "16 is layer2's output (64 -> 32 -> 32 -> 16); go on through layer3 and layer4.",
+    32: "32 is layer1's output; layer2, layer3 and layer4 each halve it.",
+    512: "512 is the channel count of layer4; the question asks for its height.",
+}
+
+layer4_size = number_exercise(
+    "layer4_size",
+    "Take the ResNet-18 whose stem has stride 2 (`variants['stem stride 2']` above) and feed "
+    "it a 64x64 image instead of a 32x32 one. What is the height (= width) of layer4's output?",
+    4, _LAYER4_MISTAKES, "Halve 64 once for each stride-2 step on the way: the stem, then the first block "
+                         "of layer2, layer3 and layer4.", what="one number (the height, equal to the width)",
+    hint="Only the stride-2 steps change the size, each halving it. Count them between the "
+         "image and layer4's output: the stem is one; which stages start with another?",
+    solution="answer = 64 // 2 // 2 // 2 // 2  # halved by the stem, layer2, layer3 and layer4",
+    praise="right: 64 -> 32 (stem) -> 32 (layer1) -> 16 -> 8 -> 4, so layer4 sees 4x4 maps.",
+)
+
+
+# --- stride_speedup ---
+stride_speedup = number_exercise(
+    "stride_speedup",
+    "Changing the stem's stride from 1 to 2 leaves the weights of ResNet-18 unchanged. By what "
+    "factor does it cut the multiply-adds of one forward pass on a 32x32 image (almost all of "
+    "them are in the convolutions)? Then compare your factor with the measured speed-up below.",
+    (3.8, 4.05), {
+        around(2, 0.1): "stride 2 halves the height *and* the width, so each map has a quarter of the positions.",
+        around(0.25, 0.02): "0.25 is the fraction of the work left; the question asks for the factor "
+                            "(how many times fewer).",
+        around(16, 0.5): "the stride is applied once, in the stem; every later map is smaller by the same "
+                         "factor as the stem's output, not by that factor again.",
+        around(1, 0.1): "the weights are the same, but the work of a convolution grows with the number "
+                        "of positions it visits.",
+    }, "A convolution's multiply-adds are proportional to its output's height x width; by what factor "
+       "does stride 2 in the stem shrink every later map?", what="one number (a factor such as 3 or 10)",
+    hint="A convolution does (weights per position) x (output height x output width) multiply-adds. "
+         "Every map after the stem has half the height and half the width.",
+    solution="answer = 2 * 2  # every map after the stem has a quarter of the positions",
+    praise="right: about 4x fewer multiply-adds (only the tiny fc layer is unchanged). The measured "
+           "speed-up differs from 4 because time is not only arithmetic: memory traffic, caches and "
+           "fixed per-layer overheads count too.",
 )
 
 

@@ -1,17 +1,17 @@
-"""Exercises of ``10_visualizing_residual_connections``: reading graphs, shapes and speed-ups.
+"""Exercises of ``10_visualizing_residual_connections``: what the skip connections do.
 
 * ``count_adds``      how many skip connections (``AddBackward0`` nodes) ResNet-18 has
-* ``layer4_size``     the height of layer4's output for a given stem stride and input
-* ``stage_channels``  the channel count of each stage's output
-* ``stride_speedup``  how many times fewer multiply-adds a stride-2 stem costs
+* ``sum_norm``        how much a small branch F(x) changes the norm of x + F(x)
+* ``unrolled_paths``  how many paths run through a ResNet unrolled as Veit et al. unroll it
+* ``plain_lesions``   how many blocks of a plain network can be deleted one at a time
 """
 from __future__ import annotations
 
-from typing import Any
+import math
 
-from course_utils.exercises import around, as_shape, number_exercise, shape_exercise, when
+from course_utils.exercises import around, number_exercise
 
-__all__ = ["count_adds", "layer4_size", "stage_channels", "stride_speedup"]
+__all__ = ["count_adds", "sum_norm", "unrolled_paths", "plain_lesions"]
 
 
 # --- count_adds ---
@@ -40,85 +40,79 @@ count_adds = number_exercise(
 )
 
 
-# --- layer4_size ---
-_LAYER4_MISTAKES = {
-    8: "8 is what a stride-1 stem gives (64 -> 64 -> 32 -> 16 -> 8); this stem has stride 2.",
-    2: "layer1 keeps the size (its blocks have stride 1): only layer2, layer3 and layer4 halve it.",
-    1: "only four halvings happen (the stem and layer2-4), not six: 64 / 2**4.",
-    16: "16 is layer2's output (64 -> 32 -> 32 -> 16); go on through layer3 and layer4.",
-    32: "32 is layer1's output; layer2, layer3 and layer4 each halve it.",
-    512: "512 is the channel count of layer4; the question asks for its height.",
+# --- sum_norm ---
+_SUM_NORM = math.sqrt(10**2 + 1**2)  # 10.0499
+
+sum_norm = number_exercise(
+    "sum_norm",
+    "A block's shortcut carries x with norm ||x|| = 10, and its branch adds F(x) with norm 1 "
+    "(a ratio ||F(x)|| / ||x|| of 0.1), at right angles to x (their dot product is 0). What is "
+    "the norm of x + F(x)?",
+    around(_SUM_NORM, 0.006), {
+        11: "norms add up only when the two vectors point the same way; these are at right angles.",
+        9: "norms subtract only when the two vectors point in opposite directions; these are at right angles.",
+        10: "F(x) does change the sum, a little: at right angles, the squares of the norms add up.",
+        101: "101 is the squared norm ||x||^2 + ||F(x)||^2; take its square root.",
+        0.1: "0.1 is the ratio ||F(x)|| / ||x||; the question asks for the norm of the sum.",
+    }, "At right angles, the squares of the norms add up (Pythagoras): ||x + F(x)||^2 = ||x||^2 + ||F(x)||^2.",
+    hint="Draw x and F(x) as the two short sides of a right triangle: x + F(x) is the long side.",
+    solution="answer = math.sqrt(10**2 + 1**2)  # Pythagoras: about 10.05",
+    praise="right: sqrt(101), about 10.05. A branch a tenth the size of its input changes the norm by "
+           "half a percent and turns the direction by under 6 degrees: such a block is close to the "
+           "identity, and deleting it changes little.",
+)
+
+
+# --- unrolled_paths ---
+_PATHS_MISTAKES = {
+    9: "9 counts the blocks. Each block offers two ways through (its branch F or its skip), and the "
+       "choices of all the blocks combine.",
+    18: "two ways through each block, but the choices multiply rather than add: 2 x 2 x ... x 2.",
+    10: "the paths are not 'skip everything' plus one per block: every combination of branches is a path.",
+    2**8: "2**8 is right for 8 blocks; ResNet-20 has 9 (three stages of three).",
+    2**10: "2**10 would need 10 blocks; ResNet-20 has 9 (three stages of three).",
+    20: "20 counts the layers with weights (19 convolutions and the linear layer), not the paths.",
+    81: "9**2 multiplies the blocks by themselves; each block doubles the number of paths instead.",
 }
 
-layer4_size = number_exercise(
-    "layer4_size",
-    "Take the ResNet-18 whose stem has stride 2 (`variants['stem stride 2']` above) and feed "
-    "it a 64x64 image instead of a 32x32 one. What is the height (= width) of layer4's output?",
-    4, _LAYER4_MISTAKES, "Halve 64 once for each stride-2 step on the way: the stem, then the first block "
-                         "of layer2, layer3 and layer4.", what="one number (the height, equal to the width)",
-    hint="Only the stride-2 steps change the size, each halving it. Count them between the "
-         "image and layer4's output: the stem is one; which stages start with another?",
-    solution="answer = 64 // 2 // 2 // 2 // 2  # halved by the stem, layer2, layer3 and layer4",
-    praise="right: 64 -> 32 (stem) -> 32 (layer1) -> 16 -> 8 -> 4, so layer4 sees 4x4 maps.",
+unrolled_paths = number_exercise(
+    "unrolled_paths",
+    "ResNet-20 (`CifarResNet(20)`) has 9 residual blocks. Unrolled as Veit et al. unroll it, each "
+    "block either applies its branch F or lets the input through its shortcut, and a path from the "
+    "input to the output is one such choice per block. How many paths are there? (A block that "
+    "changes the shape counts like any other: its shortcut is a way through too.)",
+    2**9, _PATHS_MISTAKES, "Each block doubles the number of paths that reach it.",
+    what="one number (a count of paths)",
+    hint="One block: two paths (F or the skip). Two blocks in a row: each of those two continues in "
+         "two ways. Go on to 9.",
+    solution="answer = 2 ** 9  # two ways through each of the 9 blocks",
+    praise="right: 2**9 = 512 paths, of lengths 0 to 9 blocks, most of them of middle length (126 "
+           "go through exactly 4 branches and 5 skips). Deleting one block removes the 256 that pass "
+           "through its branch and leaves the other 256 intact.",
 )
 
 
-# --- stage_channels ---
-def _whole_numbers(answer: Any) -> tuple[int, ...] | None:
-    """The answer as a tuple of ints, or None when it is not a sequence of whole numbers."""
-    values = as_shape(answer)
-    return values if values is not None and all(isinstance(v, int) for v in values) else None
+# --- plain_lesions ---
+_PLAIN_MISTAKES = {
+    9: "the first blocks of layer2 and layer3 halve the size and double the channels; the identity "
+       "cannot take their place, so the network would no longer run.",
+    8: "two blocks change the shape, layer2.0 and layer3.0 (16 -> 32 and 32 -> 64 channels); only those two stay.",
+    6: "layer1's first block keeps the shape too: the stem already outputs 16 channels at 32x32.",
+    3: "only the first block of a stage can change the shape, and layer1's does not: count the blocks that keep it.",
+    0: "a plain block that keeps the shape can be replaced by the identity: the network still runs, "
+       "with one block fewer.",
+}
 
-
-#: What any other list gets wrong: the first row that applies.
-_CHANNEL_STEPS = [
-    when(lambda v: v[:3] == (16, 32, 64),
-         "16-32-64 is CifarResNet (the paper's CIFAR family); resnet18 starts at 64 channels."),
-    when(lambda v: len(v) != 4,
-         lambda v: f"ResNet-18 has four stages (layer1..layer4), so give four numbers, not {len(v)}."),
-    when(lambda v: v[0] == 64, "layer1 is right; each later stage doubles the channels of the one before."),
-]
-
-stage_channels = shape_exercise(
-    "stage_channels",
-    "List the number of channels of the output of layer1, layer2, layer3 and layer4 of "
-    "`resnet18()` (the feature maps drawn above), as [layer1, layer2, layer3, layer4].",
-    (64, 128, 256, 512), {
-        (64, 64, 128, 256): "those are the channels going *into* each stage; the question asks what comes out.",
-        (512, 256, 128, 64): "the order is reversed: layer1 comes first and has the fewest channels.",
-    }, lambda v: f"{list(v)} is not it: print `feats[name].shape` for each stage and read dimension 1.",
-    read=_whole_numbers, what="a list of four whole numbers, e.g. [a, b, c, d]", steps=_CHANNEL_STEPS,
-    examples=[((16, 32, 64, 128), "CifarResNet"), ((64, 128, 256), "four numbers"),
-              ((64, 64, 64, 64), "each later stage doubles"), ((64.5, 128, 256, 512), "whole numbers"),
-              (512, "list of four whole numbers")],
-    hint="The feature maps above were drawn from `feats`: print feats[name].shape for each "
-         "stage and read dimension 1 (N, C, H, W).",
-    solution="answer = [64, 128, 256, 512]",
-    praise="right: 64, 128, 256, 512. The channels double as the maps halve, and the later, "
-           "smaller maps are the more abstract ones.",
-)
-
-
-# --- stride_speedup ---
-stride_speedup = number_exercise(
-    "stride_speedup",
-    "Changing the stem's stride from 1 to 2 leaves the weights of ResNet-18 unchanged. By what "
-    "factor does it cut the multiply-adds of one forward pass on a 32x32 image (almost all of "
-    "them are in the convolutions)? Then compare your factor with the measured speed-up in the table.",
-    (3.8, 4.05), {
-        around(2, 0.1): "stride 2 halves the height *and* the width, so each map has a quarter of the positions.",
-        around(0.25, 0.02): "0.25 is the fraction of the work left; the question asks for the factor "
-                            "(how many times fewer).",
-        around(16, 0.5): "the stride is applied once, in the stem; every later map is smaller by the same "
-                         "factor as the stem's output, not by that factor again.",
-        around(1, 0.1): "the weights are the same, but the work of a convolution grows with the number "
-                        "of positions it visits.",
-    }, "A convolution's multiply-adds are proportional to its output's height x width; by what factor "
-       "does stride 2 in the stem shrink every later map?", what="one number (a factor such as 3 or 10)",
-    hint="A convolution does (weights per position) x (output height x output width) multiply-adds. "
-         "Every map after the stem has half the height and half the width.",
-    solution="answer = 2 * 2  # every map after the stem has a quarter of the positions",
-    praise="right: about 4x fewer multiply-adds (only the tiny fc layer is unchanged). The measured "
-           "speed-up differs from 4 because time is not only arithmetic: memory traffic, caches and "
-           "fixed per-layer overheads count too.",
+plain_lesions = number_exercise(
+    "plain_lesions",
+    "In the plain network `CifarResNet(20, shortcut='none')` a block has no shortcut, so deleting "
+    "it means putting the identity in its place, which works only where the block's output has its "
+    "input's shape. How many of its 9 blocks can be deleted, one at a time?",
+    7, _PLAIN_MISTAKES, "Go through the three stages of three blocks: which blocks change the number of "
+                        "channels or the size of the maps?", what="one number (a count of blocks)",
+    hint="The stem outputs 16 channels at 32x32. layer1 keeps 16 channels; layer2 and layer3 double the "
+         "channels and halve the size, each in its first block.",
+    solution="answer = 9 - 2  # layer2.0 and layer3.0 change the shape",
+    praise="right: 7. In the ResNet all 9 can go, since even a block that changes the shape keeps its "
+           "shortcut: `removable_blocks` lists them.",
 )
