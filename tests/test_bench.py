@@ -147,6 +147,21 @@ def test_cifar_degradation_trains_the_papers_four_networks_and_tables_them(tmp_p
     assert table.returncode == 0 and report["markdown"] in table.stdout
 
 
+@pytest.mark.slow
+def test_lesion_study_deletes_every_removable_block_and_tables_branch_sizes(tmp_path, cifar_root):
+    _, report = _smoke_bench("lesion_study.py", "--epochs", "1", "--seeds", "0", "1", "--val-size", "64",
+                             tmp_path=tmp_path)
+    resnet, plain = report["results"]["ResNet-20"], report["results"]["plain-20"]
+    assert [r["seed"] for r in resnet] == [0, 1] and len(plain) == 2
+    assert len(resnet[0]["lesioned"]) == 9 and len(plain[0]["lesioned"]) == 7  # plain: shape-keeping blocks only
+    assert all(0 <= v <= 1 for r in resnet + plain for v in r["lesioned"].values())
+    assert list(resnet[0]["ratios_trained"]) == list(resnet[0]["lesioned"]) and not plain[0]["ratios_trained"]
+    assert "| ResNet-20 | " in report["markdown"] and "| layer3.2 | " in report["markdown"] and " ± " in report["markdown"]
+    table = subprocess.run([sys.executable, str(SCRIPT.parent / "lesion_study.py"), "--table",
+                            str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and report["markdown"] in table.stdout
+
+
 def test_cifar_degradation_table_gives_the_loss_at_chosen_steps_with_the_spread_over_seeds():
     sys.path.insert(0, str(SCRIPT.parent))  # the script imports its neighbours
     try:
@@ -195,6 +210,7 @@ MEASURED_TABLES = {
     "activation_study.json": "02_cifar10_sequential_cnn.ipynb",
     "degradation_study.json": "03_residual_blocks.ipynb",
     "cifar_degradation.json": "05_cifar_degradation.ipynb",
+    "lesion_study.json": "10_visualizing_residual_connections.ipynb",
     "mnist_variants.json": "08_mnist_resnet.ipynb",
 }
 
