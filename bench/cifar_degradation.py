@@ -34,7 +34,7 @@ from course_utils.models import CifarResNet
 from course_utils.train import evaluate
 
 from degradation_study import training_losses
-from report import print_table, start_report, write_json
+from report import mean_sd, print_table, start_report, write_json
 from study import add_study_options, run_study
 
 #: name: (depth, shortcut) of each network, in the order of the paper's figure 6.
@@ -69,11 +69,6 @@ def markdown(results: dict[str, list[dict]], steps: int, at: list[int] | None = 
     tail = tail_length(steps)
     points = [p for p in (at or []) if tail <= p < steps] + [steps]
 
-    def spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
-        values = [scale * v for v in values]
-        sd = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
-        return f"{statistics.mean(values):.{digits}f}{sd}"
-
     def loss_at(run: dict, point: int) -> float:
         return statistics.mean(run["losses"][point - tail:point])
 
@@ -82,8 +77,8 @@ def markdown(results: dict[str, list[dict]], steps: int, at: list[int] | None = 
              "| --- | " + "--- | " * len(points) + "--- | --- |"]
     for name, runs in results.items():
         if runs:
-            losses = " | ".join(spread([loss_at(r, p) for r in runs]) for p in points)
-            lines.append(f"| {name} | {losses} | {spread([r['val_acc'] for r in runs], 100, 1)} | {len(runs)} |")
+            losses = " | ".join(mean_sd([loss_at(r, p) for r in runs], 1, 3) for p in points)
+            lines.append(f"| {name} | {losses} | {mean_sd([r['val_acc'] for r in runs])} | {len(runs)} |")
     return "\n".join(lines)
 
 

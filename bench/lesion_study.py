@@ -34,7 +34,7 @@ from course_utils.models import CifarResNet
 from course_utils.skips import removable_blocks, residual_ratios, without_block
 from course_utils.train import evaluate, fit
 
-from report import print_table, start_report, write_json
+from report import mean_sd, print_table, start_report, write_json
 from study import add_study_options, run_study
 
 NETWORKS = {"ResNet-20": "zeros", "plain-20": "none"}
@@ -62,13 +62,6 @@ def one_run(name: str, seed: int, loaders: tuple, epochs: int, device: torch.dev
             "ratios_trained": residual_ratios(best, images) if at_init else {}}
 
 
-def spread(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
-    """``mean ± sd`` of ``values`` times ``scale`` (the mean alone for one value)."""
-    values = [scale * v for v in values]
-    sd = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
-    return f"{statistics.mean(values):.{digits}f}{sd}"
-
-
 def markdown(results: dict[str, list[dict]]) -> str:
     """The lesion table (per network), then the branch-size table (per ResNet block)."""
     lines = ["| network | validation accuracy, intact, % | one block deleted: mean over the blocks, % | "
@@ -77,15 +70,15 @@ def markdown(results: dict[str, list[dict]]) -> str:
         if runs:
             mean_left = [statistics.mean(r["lesioned"].values()) for r in runs]
             worst = [min(r["lesioned"].values()) for r in runs]
-            lines.append(f"| {name} | {spread([r['val_acc'] for r in runs])} | {spread(mean_left)} | "
-                         f"{spread(worst)} | {len(runs[0]['lesioned'])} | {len(runs)} |")
+            lines.append(f"| {name} | {mean_sd([r['val_acc'] for r in runs])} | {mean_sd(mean_left)} | "
+                         f"{mean_sd(worst)} | {len(runs[0]['lesioned'])} | {len(runs)} |")
     resnet = [r for r in results.get("ResNet-20", []) if r["ratios_trained"]]
     if resnet:
         lines += ["", "| ResNet-20 block | \\|\\|F(x)\\|\\| / \\|\\|x\\|\\| at initialisation | trained |",
                   "| --- | --- | --- |"]
         for block in resnet[0]["ratios_trained"]:
-            lines.append(f"| {block} | {spread([r['ratios_at_init'][block] for r in resnet], 1, 2)} | "
-                         f"{spread([r['ratios_trained'][block] for r in resnet], 1, 2)} |")
+            lines.append(f"| {block} | {mean_sd([r['ratios_at_init'][block] for r in resnet], 1, 2)} | "
+                         f"{mean_sd([r['ratios_trained'][block] for r in resnet], 1, 2)} |")
     return "\n".join(lines)
 
 

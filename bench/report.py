@@ -39,12 +39,15 @@ def start_report(device: torch.device, scale: str, args: argparse.Namespace) -> 
     return report
 
 
-def mean_sd(values: Sequence[float]) -> str:
-    """``"93.4 ± 0.5"`` (percent, from fractions): the mean and sample standard deviation of ``values``."""
-    pct = [100 * v for v in values]
-    if len(pct) == 1:
-        return f"{pct[0]:.1f} (one seed)"
-    return f"{statistics.mean(pct):.1f} ± {statistics.stdev(pct):.1f}"
+def mean_sd(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> str:
+    """``"93.4 ± 0.5"``: the mean and sample standard deviation of ``values`` times ``scale``.
+
+    By default percent, from fractions; ``mean_sd(losses, 1, 3)`` gives ``"1.677 ± 0.011"``.
+    """
+    scaled = [scale * v for v in values]
+    if len(scaled) == 1:
+        return f"{scaled[0]:.{digits}f} (one seed)"
+    return f"{statistics.mean(scaled):.{digits}f} ± {statistics.stdev(scaled):.{digits}f}"
 
 
 def write_json(report: dict[str, Any], path: str | os.PathLike | None) -> None:

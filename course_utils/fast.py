@@ -37,7 +37,7 @@ from torch import nn
 
 from course_utils.config import get_device
 
-__all__ = ["autocast_dtype", "autocast", "prepare_model", "sync", "device_name", "time_steps",
+__all__ = ["autocast_dtype", "autocast", "prepare_model", "endless", "sync", "device_name", "time_steps",
            "unavailable", "speed_ladder", "speed_table"]
 
 
@@ -128,8 +128,12 @@ def device_name(device: torch.device) -> str:
     return str(device)
 
 
-def _forever(batches: Iterable) -> Iterator:
-    """The batches of ``batches``, over and over: a new pass (a new shuffle) when one ends."""
+def endless(batches: Iterable) -> Iterator:
+    """The batches of ``batches``, over and over: a new pass (a new shuffle) each time one ends.
+
+    For work counted in steps rather than epochs. Unlike ``itertools.cycle``, which
+    replays the batches of its first pass, every pass reads the loader again.
+    """
     while True:
         empty = True
         for batch in batches:
@@ -194,7 +198,7 @@ def time_steps(model: nn.Module, batches: Iterable, *, steps: int, warmup: int =
     model = torch.compile(model) if compile else model
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    seconds, n, start, source = {"load": 0.0, "copy": 0.0, "compute": 0.0}, 0, 0.0, _forever(batches)
+    seconds, n, start, source = {"load": 0.0, "copy": 0.0, "compute": 0.0}, 0, 0.0, endless(batches)
     with _cudnn_benchmark(cudnn_benchmark and device.type == "cuda"):
         for step in range(warmup + steps):
             if step == warmup:  # the clock starts when the warm-up's work is done

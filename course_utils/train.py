@@ -36,7 +36,7 @@ from course_utils.checkpoint import SavedRun, cpu_state, restore_run, run_config
 from course_utils.checks import check_whole_number
 from course_utils.config import get_device
 from course_utils.distributed import broadcast_buffers, is_distributed, is_main, sum_over_ranks, unwrap
-from course_utils.fast import autocast, autocast_dtype, prepare_model
+from course_utils.fast import autocast, autocast_dtype, endless, prepare_model
 from course_utils.models import check_input, eval_mode
 
 #: How often (in batches) the progress bar shows the running loss; also how
@@ -307,18 +307,12 @@ def train_steps(model: nn.Module, loader: Iterable, steps: int, *, optimizer: to
     device = torch.device(device) if device is not None else _model_device(model)
     model.to(device).train()
     losses: list[torch.Tensor] = []
-    while len(losses) < steps:
-        for x, y in loader:
-            loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())
-            if len(losses) == steps:
-                break
-        else:
-            if not losses:
-                raise ValueError("train_steps: the loader gave no batch; check that its dataset is not empty.")
+    for _, (x, y) in zip(range(steps), endless(loader)):
+        loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
     return torch.stack(losses).float().tolist()
 
 

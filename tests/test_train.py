@@ -586,7 +586,7 @@ def test_train_steps_refuses_an_empty_loader_and_a_bad_step_count():
     model = nn.Linear(4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     empty = DataLoader(TensorDataset(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)), batch_size=8)
-    with pytest.raises(ValueError, match="gave no batch"):
+    with pytest.raises(ValueError, match="gives no batches"):
         train_steps(model, empty, 5, optimizer=optimizer)
     with pytest.raises((ValueError, TypeError), match="steps"):
         train_steps(model, empty, 0, optimizer=optimizer)
