@@ -8,6 +8,8 @@ One module, one job:
 * ``dataset_files``  reading the datasets' files safely (no pickle runs code; headers checked)
 * ``data``      loaders: batches made on the host or on the device, one share per rank
 * ``staging``   checking and installing a classroom's copy of the datasets (``fetch-data``)
+* ``pretrained`` torchvision's ImageNet weights for ResNet-18: checked, staged, read without running code
+* ``transfer``  fine-tuning a pretrained ResNet: which parts learn, a few-shot split, the resize in front
 * ``shapes``    output-size arithmetic for convolutions and pooling, shape checks
 * ``models``    the reference networks the notebooks rebuild step by step
 * ``fast``      mixed precision and memory format: what makes the same training faster on a GPU

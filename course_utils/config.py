@@ -1,13 +1,16 @@
 """Everything the course reads from the environment, in one place.
 
-Three variables change how the course behaves, and one set by nbgrader is
-read; nothing else in ``course_utils`` looks at ``os.environ``:
+Four variables change how the course behaves, and one set by nbgrader is
+read; nothing else in ``course_utils`` looks at ``os.environ`` (torch itself
+reads ``TORCH_HOME``, where torchvision keeps downloaded weights):
 
 * ``COURSE_DATA_DIR``: where datasets live (default: the repository's ``data/``).
 * ``COURSE_SMOKE=1``: "smoke mode". Loaders keep a small subset and notebooks
   shrink their epochs, so every notebook runs on a laptop CPU in about a
   minute. Same cells, same code paths; only sizes shrink.
 * ``COURSE_DEVICE``: force a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+* ``COURSE_RESNET18_WEIGHTS``: a ResNet-18 weights file to start from instead of
+  torchvision's ImageNet file (see ``course_utils.pretrained``).
 * ``NBGRADER_EXECUTION``: set by nbgrader while it grades (``autograde``) or
   validates (``validate``) a notebook; exercise checks then raise on a wrong
   answer, so that nbgrader sees the failure (see ``is_graded_run``).
@@ -44,6 +47,16 @@ def data_dir() -> Path:
         return Path(env).expanduser().resolve()
     checkout = checkout_root()
     return checkout / "data" if checkout else Path.cwd() / "data"
+
+
+def resnet18_weights_file() -> Path | None:
+    """The ResNet-18 weights file named by ``COURSE_RESNET18_WEIGHTS``, or None for torchvision's own.
+
+    Set it to start the transfer-learning notebook from weights of your own with
+    torchvision's ResNet-18 shapes (a fine-tuned checkpoint's state dict, say).
+    """
+    env = os.environ.get("COURSE_RESNET18_WEIGHTS")
+    return Path(env).expanduser().resolve() if env else None
 
 
 def checkout_root() -> Path | None:

@@ -48,11 +48,11 @@ from course_utils.dataset_files import (
 from course_utils.datasets import NAMES, ON_DISK, get_datasets
 
 __all__ = ["DatasetStatus", "Outcome", "check_dataset", "find_layout",
-           "install_from", "download", "PARTIAL_ADVICE"]
+           "install_from", "download", "unpack", "ARCHIVES", "PARTIAL_ADVICE"]
 
 #: What to tell someone who has a partial sample, such as ../shared/data.
 PARTIAL_ADVICE = "partial sample: fine for smoke mode, download the full set for real runs"
-_ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
+ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
 #: The most an archive may unpack to, and the most files it may hold. The full three
 #: datasets take about 0.4 GB unpacked (0.5 GB with torchvision's downloads kept) in
 #: about 40 files: an archive far beyond that is not a copy of them (a "zip bomb" is a
@@ -81,7 +81,7 @@ class DatasetStatus:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What ``fetch-data`` did with one dataset: present, fetched or failed, and why."""
+    """What ``fetch-data`` did with one dataset (or weights file): present, fetched or failed, and why."""
 
     name: str
     result: str
@@ -201,7 +201,7 @@ def install_from(source: Path, dest: Path, names: tuple[str, ...] = NAMES) -> li
     with tempfile.TemporaryDirectory(prefix=".fetch-data-", dir=dest) as tmp:
         if source.is_file():
             try:
-                _unpack(source, Path(tmp) / "unpacked")
+                unpack(source, Path(tmp) / "unpacked")
             except ArchiveTooLargeError as err:
                 return [Outcome(n, "failed", f"{source.name} was refused: {err}; nothing was unpacked or installed")
                         for n in names]
@@ -299,7 +299,7 @@ def _replace_files(new: Path, target: Path, backup: Path) -> None:
         raise
 
 
-def _unpack(archive: Path, out: Path) -> None:
+def unpack(archive: Path, out: Path) -> None:
     """Unpack a .zip or .tar(.gz) archive into ``out``, refusing paths that leave it.
 
     The sizes its members declare are added up first, and an archive that would
@@ -307,8 +307,8 @@ def _unpack(archive: Path, out: Path) -> None:
     written. The declared sizes bind: zipfile stops reading a member at its
     declared size, and a tar member's size is the length of its data.
     """
-    if not archive.name.endswith(_ARCHIVES):
-        raise ValueError(f"expected a folder or a {', '.join(_ARCHIVES)} archive")
+    if not archive.name.endswith(ARCHIVES):
+        raise ValueError(f"expected a folder or a {', '.join(ARCHIVES)} archive")
     out.mkdir(parents=True)
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as z:

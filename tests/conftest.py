@@ -16,6 +16,12 @@ temporary folder, so the whole suite runs on a fresh clone:
 * ``real_mnist_root``: only for tests that need the real images (accuracy
   thresholds); they skip, saying how to run them, when MNIST is not staged.
 
+**Weights.** torchvision's ImageNet weights for ResNet-18 cannot be downloaded in
+a test. Every test gets an empty ``TORCH_HOME`` of its session (nothing is read
+from, or written to, the user's cache) and no ``COURSE_RESNET18_WEIGHTS``;
+``data_root`` also points ``COURSE_RESNET18_WEIGHTS`` at a state dict the tests
+write (``tests/fake_weights.py``), so that notebook 12 runs offline.
+
 **The checkout.** No test may leave files in the checkout (``runs/``,
 ``notebooks/figures/``, ``student/``, ``build/``...): later runs would read them.
 """
@@ -28,6 +34,7 @@ import pytest
 
 from course_utils.config import REPO_ROOT, data_dir
 from course_utils.datasets import NAMES, ON_DISK
+from fake_weights import write_resnet18_weights
 
 from checkout_guard import ignored_files
 from fake_datasets import write_all
@@ -78,10 +85,30 @@ def course_data(request, tmp_path_factory) -> CourseData:
     return CourseData(mixed, staged, staged_root)
 
 
+@pytest.fixture(scope="session")
+def stand_in_weights(tmp_path_factory) -> Path:
+    """A ResNet-18 state dict in torchvision's format, written by the tests (not ImageNet's)."""
+    return write_resnet18_weights(tmp_path_factory.mktemp("weights") / "resnet18-stand-in.pth")
+
+
+@pytest.fixture(scope="session")
+def _empty_torch_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("torch-home")
+
+
+@pytest.fixture(autouse=True)
+def _own_torch_home(_empty_torch_home, monkeypatch):
+    """torch.hub's cache is the session's own, empty folder; COURSE_RESNET18_WEIGHTS is unset."""
+    monkeypatch.setenv("TORCH_HOME", str(_empty_torch_home))
+    monkeypatch.delenv("COURSE_RESNET18_WEIGHTS", raising=False)
+
+
 @pytest.fixture
-def data_root(course_data, monkeypatch) -> Path:
-    """The folder holding all three datasets; COURSE_DATA_DIR points at it during the test."""
+def data_root(course_data, stand_in_weights, monkeypatch) -> Path:
+    """The folder holding all three datasets; COURSE_DATA_DIR points at it during the test,
+    and COURSE_RESNET18_WEIGHTS at the tests' stand-in for ResNet-18's ImageNet weights."""
     monkeypatch.setenv("COURSE_DATA_DIR", str(course_data.root))
+    monkeypatch.setenv("COURSE_RESNET18_WEIGHTS", str(stand_in_weights))
     return course_data.root
 
 

@@ -530,3 +530,13 @@ def test_doctor_accepts_the_python_versions_the_course_runs_on(monkeypatch, vers
     check = doctor.check_python()
     assert check.status == status, check
     assert f"Python {'.'.join(map(str, version))}" in check.what
+
+
+def test_a_check_that_raises_an_error_without_a_file_name_still_gives_its_line():
+    from course_utils.commands.doctor import guarded
+
+    def broken():
+        raise ImportError("simulated: a half-installed package")
+
+    [line] = guarded("weights", broken)
+    assert line.status == "FAIL" and "ImportError: simulated" in line.what and line.fix is None

@@ -1,7 +1,7 @@
 """``python -m course_utils doctor``: is this machine ready for the course?
 
 One screen of checks (Python, torch, the device and its speed, Graphviz, the
-datasets, disk space, the notebooks' packages), each ``ok``, ``warn`` or
+datasets, ResNet-18's ImageNet weights, disk space, the notebooks' packages), each ``ok``, ``warn`` or
 ``FAIL``; every problem comes with the one command that fixes it, written
 the way it is typed where the learner is (on Colab, in a cell: ``!command``,
 ``%pip install``, ``%env``; see ``course_utils.colab``). The exit status is 0
@@ -75,7 +75,8 @@ def add_parser(subparsers, help: str) -> None:
         description=(
             "Check Python, torch and torchvision, the device (CUDA, MPS or CPU) and whether it is "
             "fast enough for the notebooks' default settings, Graphviz's `dot`, the data folder "
-            "and which datasets are complete, partial or corrupt, free disk space, and whether "
+            "and which datasets are complete, partial or corrupt, torchvision's ImageNet weights "
+            "for ResNet-18 (notebook 12), free disk space, and whether "
             "course_utils and the notebooks' packages import. Each problem is printed with the "
             "command that fixes it. Exit status 0 when nothing failed, 1 otherwise. A partial "
             "sample of a dataset (such as the course's sample data) passes in smoke mode "
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         root = (args.data_dir or data_dir()).expanduser().resolve()
         checks += [*guarded("device", check_device), *guarded("Graphviz", check_dot),
                    *guarded("data", check_data, root, smoke=is_smoke()),
+                   *guarded("weights", check_imagenet_weights),
                    *guarded("disk", check_disk, root), *guarded("packages", check_packages)]
     else:
         checks.append(Check("skip", "device, Graphviz, data, disk and packages not checked: they "
@@ -124,9 +126,10 @@ def guarded(what: str, check, *args, **kwargs) -> list[Check]:
         result = check(*args, **kwargs)
     except Exception as err:  # anything: the report must still be printed
         first_line = (str(err).strip().splitlines() or [""])[0]
-        chmod = shell_fix(f"chmod -R u+rX {shlex.quote(str(err.filename))}")
+        filename = getattr(err, "filename", None)  # OSErrors carry one; an ImportError does not
+        chmod = shell_fix(f"chmod -R u+rX {shlex.quote(str(filename))}")
         fix = (f"give yourself read permission ({chmod}), or ask the folder's owner to"
-               if isinstance(err, PermissionError) and err.filename else None)
+               if isinstance(err, PermissionError) and filename else None)
         return [Check("FAIL", f"{what}: the check stopped with {type(err).__name__}: {first_line}", fix)]
     return result if isinstance(result, list) else [result]
 
@@ -284,6 +287,41 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
         else:
             checks.append(Check("FAIL", f"{name}: {status.state}: {status.detail}", fix + offline))
     return checks
+
+
+def check_imagenet_weights() -> Check:
+    """ResNet-18's ImageNet weights for notebook 12: torchvision's file intact, or your own file fits.
+
+    Missing is a warning, not a failure: with internet the notebook downloads
+    them on first use. A damaged or foreign file in torchvision's cache is a
+    failure: torchvision would read it with the full pickle, which can run code.
+    """
+    if _import_error("torchvision") is not None:
+        return Check("skip", "ResNet-18's ImageNet weights not checked: that needs torchvision (see above)")
+    from course_utils.config import resnet18_weights_file
+    from course_utils.pretrained import SIZE_BYTES, WeightsFileError, check_weights, read_state_dict
+    fetch = shell_fix("python -m course_utils fetch-data resnet18-imagenet")
+    offline = "   (offline: add --from /path/to/staged/copy)"
+    own = resnet18_weights_file()
+    if own is not None:
+        try:
+            read_state_dict(own)
+        except (OSError, WeightsFileError) as err:
+            return Check("FAIL", f"ResNet-18 weights named by COURSE_RESNET18_WEIGHTS: {err}",
+                         f"{env_fix('COURSE_RESNET18_WEIGHTS', None)} (to use torchvision's file), "
+                         "or point it at a ResNet-18 state dict")
+        return Check("ok", f"ResNet-18 weights: {own} (COURSE_RESNET18_WEIGHTS), a ResNet-18 state dict")
+    status = check_weights()
+    if status.usable:
+        return Check("ok", f"ResNet-18's ImageNet weights: {status.detail}")
+    if status.state == "missing":
+        return Check("warn", f"ResNet-18's ImageNet weights are not in {status.path.parent}: notebook 12 "
+                     f"downloads them ({SIZE_BYTES / 1e6:.0f} MB) on first use, and stops without internet",
+                     fetch + offline)
+    if status.state == "unreadable":
+        return Check("FAIL", f"ResNet-18's ImageNet weights: {status.detail}",
+                     shell_fix(f"chmod u+r {shlex.quote(str(status.path))}"))
+    return Check("FAIL", f"ResNet-18's ImageNet weights: {status.state}: {status.detail}", fetch + offline)
 
 
 def _readable_fix(folder: Path) -> str:
