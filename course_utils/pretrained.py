@@ -1,6 +1,6 @@
 """ResNet-18 trained on ImageNet: torchvision's weights file, checked, staged and read safely.
 
-torchvision publishes the weights of its ImageNet ResNet-18 as one 45 MB file,
+torchvision publishes the weights of its ImageNet ResNet-18 as one 47 MB file,
 ``resnet18-f37072fd.pth``. ``torchvision.models.resnet18(weights="IMAGENET1K_V1")``
 downloads it once into ``$TORCH_HOME/hub/checkpoints/`` (``~/.cache/torch/hub/checkpoints``
 when ``TORCH_HOME`` is not set) and reads it from there afterwards. Two things it
@@ -80,7 +80,7 @@ def check_weights(path: str | os.PathLike | None = None) -> WeightsStatus:
     """Is ``path`` (default: ``weights_path()``) torchvision's published file, byte for byte?
 
     Size first (an interrupted download is short), then the SHA-256 of the whole
-    file, about a second for 45 MB. Nothing is unpickled.
+    file, about a second for 47 MB. Nothing is unpickled.
     """
     path = Path(path).expanduser() if path is not None else weights_path()
     try:
@@ -212,7 +212,7 @@ def _stage_found(found: Path | None, source: Path, dest: Path, required: bool) -
     if found is None:
         looked = f"{source} holds no {FILE_NAME} (looked at the top, one folder down and in hub/checkpoints/)"
         if not required:
-            return Outcome(NAME, "skipped", f"{looked}: notebook 12 downloads it on first use where there is "
+            return Outcome(NAME, "skipped", f"{looked}: notebook 11 downloads it on first use where there is "
                                             "internet, or stage it later with fetch-data resnet18-imagenet --from")
         return Outcome(NAME, "failed", looked)
     offered = check_weights(found)

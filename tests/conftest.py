@@ -20,7 +20,7 @@ temporary folder, so the whole suite runs on a fresh clone:
 a test. Every test gets an empty ``TORCH_HOME`` of its session (nothing is read
 from, or written to, the user's cache) and no ``COURSE_RESNET18_WEIGHTS``;
 ``data_root`` also points ``COURSE_RESNET18_WEIGHTS`` at a state dict the tests
-write (``tests/fake_weights.py``), so that notebook 12 runs offline.
+write (``tests/fake_weights.py``), so that notebook 11 runs offline.
 
 **The checkout.** No test may leave files in the checkout (``runs/``,
 ``notebooks/figures/``, ``student/``, ``build/``...): later runs would read them.

@@ -412,7 +412,7 @@ TABLE: dict[str, Row] = {
     "visualizing.plain_lesions": Row([7, 7.0, 9 - 2, "7"],
                                      [(9, "cannot take their place"), (8, "two blocks change the shape"),
                                       (6, "layer1's first block"), (0, "identity")]),
-    # 11_from_notebook_to_multi_gpu
+    # 12_from_notebook_to_multi_gpu
     "multi_gpu.per_rank_batch": Row([64, 64.0, 512 // (2 * 4)],
                                     [(128, "GPUs of one machine"), (256, "machines only"), (512, "global batch"),
                                      (4096, "not multiplied")]),
@@ -425,6 +425,17 @@ TABLE: dict[str, Row] = {
     "multi_gpu.who_writes": Row([{0}, [0], 0, (0,)],
                                 [({0, 4}, "LOCAL_RANK-0"), (set(range(8)), "corrupt"), ({1}, "rank 0 is the one"),
                                  (0.5, "whole numbers"), ("rank zero", "set of ranks")]),
+    # 11_transfer_learning
+    "transfer_learning.imagenet_input": Row([0.074, 0.0741, (128 / 255 - 0.485) / 0.229, "0.074"],
+                                            [(0.043, "CIFAR-10's own statistics"), (556.8, "divide 128 by 255"),
+                                             (0.017, "divide it by the standard deviation"),
+                                             (0.502, "before the normalisation"), (1.707, "not x / std - mean")]),
+    "transfer_learning.layer4_side": Row([4, 4.0, "4"],
+                                         [(3.5, "one step at a time"), (3, "rounds an odd side up"),
+                                          (7, "layer3's output"), (1, "32x32"), (14, "layer2's output")]),
+    "transfer_learning.layer4_trainable": Row([8_398_858, 8398858.0, "8398858", 8_393_728 + 5_130],
+                                              [(8_393_728, "layer4 alone"), (8_906_728, "1000-class head"),
+                                               (5_130, "the head alone"), (11_181_642, "every parameter")]),
 }
 
 

@@ -1,4 +1,4 @@
-"""The exercises of 11_from_notebook_to_multi_gpu accept right answers and explain typical wrong ones."""
+"""The exercises of 12_from_notebook_to_multi_gpu accept right answers and explain typical wrong ones."""
 from __future__ import annotations
 
 import math

@@ -229,7 +229,7 @@ def test_a_copy_without_the_file_fails_when_asked_for_and_is_skipped_otherwise(t
     (tmp_path / "datasets-only").mkdir()
     assert stage_weights(tmp_path / "datasets-only").result == "failed"
     skipped = stage_weights(tmp_path / "datasets-only", required=False)
-    assert skipped.result == "skipped" and "notebook 12 downloads it" in skipped.detail
+    assert skipped.result == "skipped" and "notebook 11 downloads it" in skipped.detail
     assert stage_weights(tmp_path / "nowhere").result == "failed"
 
 

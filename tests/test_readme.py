@@ -10,7 +10,8 @@ README = (REPO_ROOT / "README.md").read_text()
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 #: Words the course writes in capitals on purpose (environment variables, constants).
 ALLOWED = {"COURSE_DATA_DIR", "COURSE_SMOKE", "COURSE_DEVICE", "OMP_NUM_THREADS", "MASTER_ADDR",
-           "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "CUDA_VISIBLE_DEVICES", "RUN_FULL", "ON_DISK"}
+           "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "CUDA_VISIBLE_DEVICES", "RUN_FULL", "ON_DISK",
+           "COURSE_RESNET18_WEIGHTS", "TORCH_HOME"}
 #: A word of capitals joined by underscores, as left behind by an unfilled template.
 PLACEHOLDER = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 

@@ -76,7 +76,7 @@ def add_parser(subparsers, help: str) -> None:
             "Check Python, torch and torchvision, the device (CUDA, MPS or CPU) and whether it is "
             "fast enough for the notebooks' default settings, Graphviz's `dot`, the data folder "
             "and which datasets are complete, partial or corrupt, torchvision's ImageNet weights "
-            "for ResNet-18 (notebook 12), free disk space, and whether "
+            "for ResNet-18 (notebook 11), free disk space, and whether "
             "course_utils and the notebooks' packages import. Each problem is printed with the "
             "command that fixes it. Exit status 0 when nothing failed, 1 otherwise. A partial "
             "sample of a dataset (such as the course's sample data) passes in smoke mode "
@@ -290,7 +290,7 @@ def check_data(root: Path, *, smoke: bool = False) -> list[Check]:
 
 
 def check_imagenet_weights() -> Check:
-    """ResNet-18's ImageNet weights for notebook 12: torchvision's file intact, or your own file fits.
+    """ResNet-18's ImageNet weights for notebook 11: torchvision's file intact, or your own file fits.
 
     Missing is a warning, not a failure: with internet the notebook downloads
     them on first use. A damaged or foreign file in torchvision's cache is a
@@ -315,7 +315,7 @@ def check_imagenet_weights() -> Check:
     if status.usable:
         return Check("ok", f"ResNet-18's ImageNet weights: {status.detail}")
     if status.state == "missing":
-        return Check("warn", f"ResNet-18's ImageNet weights are not in {status.path.parent}: notebook 12 "
+        return Check("warn", f"ResNet-18's ImageNet weights are not in {status.path.parent}: notebook 11 "
                      f"downloads them ({SIZE_BYTES / 1e6:.0f} MB) on first use, and stops without internet",
                      fetch + offline)
     if status.state == "unreadable":

@@ -9,7 +9,7 @@ then on each laptop, without the internet::
     python -m course_utils fetch-data --from /media/usb/course-data
 
 The same command stages torchvision's ImageNet weights for ResNet-18
-(``resnet18-imagenet``, 45 MB, used by notebook 12): downloaded into torchvision's cache
+(``resnet18-imagenet``, 47 MB, used by notebook 11): downloaded into torchvision's cache
 (``$TORCH_HOME/hub/checkpoints``, where the notebooks look) or, with ``--to``, beside the
 datasets being staged; installed ``--from`` a staged copy, always into torchvision's cache. Each item is reported as present,
 fetched, skipped or failed (with the reason); the exit status is 0 when none failed. The

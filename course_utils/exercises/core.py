@@ -30,7 +30,8 @@ NOTEBOOK_MODULES = {
     "mnist_resnet": "08_mnist_resnet",
     "d2l_resnet": "09_fashion_mnist_resnet18_d2l",
     "visualizing": "10_visualizing_residual_connections",
-    "multi_gpu": "11_from_notebook_to_multi_gpu",
+    "multi_gpu": "12_from_notebook_to_multi_gpu",
+    "transfer_learning": "11_transfer_learning",
 }
 
 

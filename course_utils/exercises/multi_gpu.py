@@ -1,4 +1,4 @@
-"""Exercises of ``11_from_notebook_to_multi_gpu``: the arithmetic of data parallelism.
+"""Exercises of ``12_from_notebook_to_multi_gpu``: the arithmetic of data parallelism.
 
 * ``per_rank_batch``  the batch one GPU reads when the global batch is split over 2 machines x 4 GPUs
 * ``epoch_plan``      images per rank, steps per epoch and repeats with a ``DistributedSampler``
