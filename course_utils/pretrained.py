@@ -14,7 +14,7 @@ SHA-256, and ``read_state_dict`` opens any weights file with ``weights_only=True
 ``fetch-data`` stages the file with ``stage_weights`` and ``download_weights``;
 ``doctor`` reports it with ``check_weights``.
 
->>> model = resnet18_imagenet(num_classes=10)  # doctest: +SKIP
+>>> model = resnet18_imagenet(num_classes=10, download=True)  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -132,13 +132,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def resnet18_imagenet(num_classes: int | None = None, *, weights_file: str | os.PathLike | None = None,
-                      download: bool = True) -> torchvision.models.ResNet:
+                      download: bool = False) -> torchvision.models.ResNet:
     """torchvision's ResNet-18 with its ImageNet weights, and a new last layer for ``num_classes``.
 
     The weights come from ``weights_file``, else from ``COURSE_RESNET18_WEIGHTS``
     (your own file of the same shapes, such as a checkpoint of a fine-tuned
     ResNet-18), else from torchvision's file in ``weights_path()``, whose SHA-256
-    must match. When that file is missing it is downloaded (``download=True``).
+    must match. When that file is missing, ``download=True`` downloads it (47 MB,
+    checked before it is put in place); otherwise the error says how to stage it.
     ``num_classes`` replaces ``fc`` (1000 ImageNet classes) with a new, randomly
     initialised ``nn.Linear(512, num_classes)``.
     """
@@ -150,6 +151,9 @@ def resnet18_imagenet(num_classes: int | None = None, *, weights_file: str | os.
             if outcome.result == "failed":
                 raise FileNotFoundError(f"ResNet-18's ImageNet weights are not here, and {outcome.detail}")
             status = check_weights()
+        if status.state == "missing":
+            raise FileNotFoundError(f"ResNet-18's ImageNet weights are not here ({status.detail}): call "
+                                    f"resnet18_imagenet(download=True) to download them. {_FETCH_ADVICE}")
         if not status.usable:
             raise WeightsFileError(f"ResNet-18's ImageNet weights: {status.detail}. {_FETCH_ADVICE}")
         chosen = status.path

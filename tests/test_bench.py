@@ -162,14 +162,29 @@ def test_lesion_study_deletes_every_removable_block_and_tables_branch_sizes(tmp_
     assert table.returncode == 0 and report["markdown"] in table.stdout
 
 
+@pytest.mark.slow
+def test_transfer_study_trains_the_four_regimes_and_gives_accuracies_only_for_imagenets_weights(
+        tmp_path, cifar_root, stand_in_weights):
+    stdout, report = _smoke_bench("transfer_study.py", "--weights", str(stand_in_weights), "--size", "32",
+                                  "--epochs", "1", "--per-class", "3", "--val-size", "60", "--test-size", "50",
+                                  "--seeds", "0", "1", tmp_path=tmp_path)
+    assert "not torchvision's file" in stdout and report["weights"]["official"] is False
+    runs = report["results"]
+    assert list(runs) == ["frozen backbone, fc learns", "layer4 and fc learn", "all learn, from ImageNet",
+                          "all learn, from scratch"]
+    assert [r["trainable"] for r in (v[0] for v in runs.values())] == [5_130, 8_398_858, 11_181_642, 11_181_642]
+    assert all(len(v) == 2 and v[0]["sizes"] == [30, 60, 50] and v[0]["s_per_epoch"] > 0 for v in runs.values())
+    assert "| layer4 and fc learn | 8,398,858 | " in report["markdown"]
+    assert "not ImageNet's weights" in report["markdown"] and "%" not in report["markdown"].split("\n")[2]
+    table = subprocess.run([sys.executable, str(SCRIPT.parent / "transfer_study.py"), "--table",
+                            str(tmp_path / "report.json")], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and report["markdown"] in table.stdout
+    official = {**report, "weights": {**report["weights"], "official": True}}
+    assert "not ImageNet" not in _bench_module("transfer_study").markdown(official)
+
+
 def test_cifar_degradation_table_gives_the_loss_at_chosen_steps_with_the_spread_over_seeds():
-    sys.path.insert(0, str(SCRIPT.parent))  # the script imports its neighbours
-    try:
-        spec = importlib.util.spec_from_file_location("cifar_degradation", SCRIPT.parent / "cifar_degradation.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    module = _bench_module("cifar_degradation")
     runs = [{"losses": [2.0] * 16 + [1.0] * 4 + [0.5] * 20, "val_acc": 0.4},
             {"losses": [2.0] * 16 + [3.0] * 4 + [0.5] * 20, "val_acc": 0.6}]
     table = module.markdown({"plain-20": runs, "plain-56": []}, 40, at=[20, 2, 40])  # 2 and 40: no extra column
@@ -242,6 +257,18 @@ def test_d2l_figures_in_notebook_06_and_readme_are_the_committed_report():
     assert f"{loops['d2l_printed_examples_per_s']:.1f} examples/sec" in notebook
 
 
+def _bench_module(name: str):
+    """A script of bench/, loaded from its file with bench/ importable (its scripts import each other)."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(name, SCRIPT.parent / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return module
+
+
 def _bench_report_module():
     """bench/report.py, loaded from its file (bench/ is a folder of scripts, not a package)."""
     spec = importlib.util.spec_from_file_location("bench_report", SCRIPT.parent / "report.py")
@@ -258,3 +285,14 @@ def test_readme_gives_the_committed_means_of_each_study(report_name):
     for runs in report["results"].values():
         assert f"{mean_sd([r['test_acc'] for r in runs])}%" in readme
     assert f"`bench/{report_name.replace('.json', '.py')}`" in readme and report["date"] in readme
+
+
+def test_readme_gives_the_committed_times_of_the_transfer_study():
+    mean_sd = _bench_report_module().mean_sd
+    report = json.loads((ROOT / "bench" / "results" / "transfer_study.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert len(report["results"]) == 4 and all(len(runs) == 3 for runs in report["results"].values())
+    for runs in report["results"].values():
+        assert f"{mean_sd([r['s_per_epoch'] for r in runs], 1)} s" in readme
+    assert not report["weights"]["official"] and "state dict of the same shapes" in readme
+    assert "`bench/transfer_study.py`, " + report["date"] in readme

@@ -159,8 +159,10 @@ def test_without_the_file_and_without_internet_the_error_says_how_to_stage_it(to
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(FileNotFoundError, match="download=True.*fetch-data resnet18-imagenet"):
+        resnet18_imagenet(num_classes=10)  # nothing is downloaded unless asked
     with pytest.raises(FileNotFoundError, match="name resolution.*--from"):
-        resnet18_imagenet(num_classes=10)
+        resnet18_imagenet(num_classes=10, download=True)
     assert not weights_path().exists()
     assert [p.name for p in weights_path().parent.iterdir()] == []  # no half-written file left
 
