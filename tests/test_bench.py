@@ -225,6 +225,7 @@ MEASURED_TABLES = {
     "activation_study.json": "02_cifar10_sequential_cnn.ipynb",
     "degradation_study.json": "03_residual_blocks.ipynb",
     "cifar_degradation.json": "05_cifar_degradation.ipynb",
+    "cifar_degradation_long.json": "05_cifar_degradation.ipynb",
     "lesion_study.json": "10_visualizing_residual_connections.ipynb",
     "mnist_variants.json": "08_mnist_resnet.ipynb",
 }
