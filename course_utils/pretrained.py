@@ -18,6 +18,7 @@ SHA-256, and ``read_state_dict`` opens any weights file with ``weights_only=True
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -26,14 +27,15 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import IO, Iterator
 
 import torch
 import torchvision
 from torch import nn
 
 from course_utils.config import resnet18_weights_file
-from course_utils.staging import ARCHIVES, ArchiveTooLargeError, Outcome, unpack
+from course_utils.staging import ARCHIVES, Outcome
 
 __all__ = ["FILE_NAME", "SHA256", "SIZE_BYTES", "URL", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_SIZE", "NAME",
            "WeightsFileError", "WeightsStatus", "weights_path", "check_weights", "read_state_dict",
@@ -116,7 +118,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise WeightsFileError(f"{path} cannot be read as plain tensors ({type(err).__name__}: {first_line}). "
                                "A file that needs to run code to load is refused; a damaged one too. "
                                f"{_FETCH_ADVICE}") from None
-    expected = torchvision.models.resnet18().state_dict()
+    with torch.device("meta"):  # names and shapes only: no memory, no initialisation
+        expected = torchvision.models.resnet18().state_dict()
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsFileError(f"{path} is not a state dict (a dict of tensors), so not ResNet-18's weights")
     missing, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
@@ -199,30 +202,52 @@ def stage_weights(source: str | os.PathLike, dest_dir: str | os.PathLike | None 
     if not source.exists():
         return Outcome(NAME, "failed", f"{source} does not exist")
     if source.is_file() and source.name.endswith(ARCHIVES):
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".fetch-data-", dir=dest.parent) as tmp:
-            try:
-                unpack(source, Path(tmp) / "unpacked")
-            except ArchiveTooLargeError as err:
-                return Outcome(NAME, "failed", f"{source.name} was refused: {err}; nothing was installed")
-            except (ValueError, tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
-                return Outcome(NAME, "failed", f"{source.name} is not a readable archive "
-                                               f"({type(err).__name__}: {err}); nothing was installed")
-            return _stage_found(find_weights(Path(tmp) / "unpacked"), source, dest, required)
-    return _stage_found(find_weights(source), source, dest, required)
-
-
-def _stage_found(found: Path | None, source: Path, dest: Path, required: bool) -> Outcome:
+        try:  # only the one member is read, at most one byte past its size: no other file is unpacked
+            with _archive_member(source) as member:
+                if member is None:
+                    return _not_found(source, required)
+                return _install(dest, lambda tmp: _copy_at_most(member, tmp, SIZE_BYTES + 1),
+                                origin=f"from {source}")
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
+            return Outcome(NAME, "failed", f"{source.name} is not a readable archive "
+                                           f"({type(err).__name__}: {err}); nothing was installed")
+    found = find_weights(source)
     if found is None:
-        looked = f"{source} holds no {FILE_NAME} (looked at the top, one folder down and in hub/checkpoints/)"
-        if not required:
-            return Outcome(NAME, "skipped", f"{looked}: notebook 11 downloads it on first use where there is "
-                                            "internet, or stage it later with fetch-data resnet18-imagenet --from")
-        return Outcome(NAME, "failed", looked)
+        return _not_found(source, required)
     offered = check_weights(found)
     if not offered.usable:
         return Outcome(NAME, "failed", f"the copy in {source} is {offered.state}: {offered.detail}")
     return _install(dest, lambda tmp: shutil.copyfile(found, tmp), origin=f"from {source}")
+
+
+def _not_found(source: Path, required: bool) -> Outcome:
+    looked = f"{source} holds no {FILE_NAME} (looked at the top, one folder down and in hub/checkpoints/)"
+    if not required:
+        return Outcome(NAME, "skipped", f"{looked}: notebook 11 downloads it on first use where there is "
+                                        "internet, or stage it later with fetch-data resnet18-imagenet --from")
+    return Outcome(NAME, "failed", looked)
+
+
+@contextlib.contextmanager
+def _archive_member(archive: Path) -> Iterator[IO[bytes] | None]:
+    """The weights file inside a ``.zip`` or ``.tar(.gz)`` archive (any folder), open for reading; else None."""
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            info = next((i for i in z.infolist() if not i.is_dir() and PurePosixPath(i.filename).name == FILE_NAME),
+                        None)
+            with z.open(info) if info is not None else contextlib.nullcontext() as member:
+                yield member
+        return
+    with tarfile.open(archive) as t:
+        found = next((m for m in t if m.isfile() and PurePosixPath(m.name).name == FILE_NAME), None)
+        yield t.extractfile(found) if found is not None else None
+
+
+def _copy_at_most(stream: IO[bytes], path: Path, limit: int) -> None:
+    """Copy ``stream`` into ``path``, stopping past ``limit`` bytes (the size check then refuses it)."""
+    with path.open("wb") as out:
+        while out.tell() <= limit and (block := stream.read(1 << 20)):
+            out.write(block)
 
 
 def download_weights(dest_dir: str | os.PathLike | None = None) -> Outcome:

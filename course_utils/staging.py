@@ -48,7 +48,7 @@ from course_utils.dataset_files import (
 from course_utils.datasets import NAMES, ON_DISK, get_datasets
 
 __all__ = ["DatasetStatus", "Outcome", "check_dataset", "find_layout",
-           "install_from", "download", "unpack", "ARCHIVES", "PARTIAL_ADVICE"]
+           "install_from", "download", "ARCHIVES", "PARTIAL_ADVICE"]
 
 #: What to tell someone who has a partial sample, such as ../shared/data.
 PARTIAL_ADVICE = "partial sample: fine for smoke mode, download the full set for real runs"
@@ -201,7 +201,7 @@ def install_from(source: Path, dest: Path, names: tuple[str, ...] = NAMES) -> li
     with tempfile.TemporaryDirectory(prefix=".fetch-data-", dir=dest) as tmp:
         if source.is_file():
             try:
-                unpack(source, Path(tmp) / "unpacked")
+                _unpack(source, Path(tmp) / "unpacked")
             except ArchiveTooLargeError as err:
                 return [Outcome(n, "failed", f"{source.name} was refused: {err}; nothing was unpacked or installed")
                         for n in names]
@@ -299,7 +299,7 @@ def _replace_files(new: Path, target: Path, backup: Path) -> None:
         raise
 
 
-def unpack(archive: Path, out: Path) -> None:
+def _unpack(archive: Path, out: Path) -> None:
     """Unpack a .zip or .tar(.gz) archive into ``out``, refusing paths that leave it.
 
     The sizes its members declare are added up first, and an archive that would

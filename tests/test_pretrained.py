@@ -287,3 +287,15 @@ def test_doctor_reports_the_weights_missing_present_and_damaged(official, torch_
     bad = check_imagenet_weights()
     assert bad.status == "FAIL" and "unset COURSE_RESNET18_WEIGHTS" in bad.fix
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_an_oversized_file_in_an_archive_is_refused_without_unpacking_the_rest(official, torch_home, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "course-data.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("course-data/notes.txt", "not the weights")
+        z.writestr(f"course-data/{FILE_NAME}", official.read_bytes() + b"\0" * 3_000_000)  # padded past its size
+    outcome = stage_weights(archive)
+    assert outcome.result == "failed" and "does not check out" in outcome.detail
+    assert list(weights_path().parent.iterdir()) == []  # no temporary file, nothing of the archive unpacked
